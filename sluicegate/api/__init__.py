@@ -1,0 +1,62 @@
+"""The public resource models: LLMBudget and RoutePolicy, money, and the YAML loader."""
+
+from sluicegate.api._base import API_GROUP, API_GROUP_VERSION, API_VERSION, Condition, ObjectMeta
+from sluicegate.api._budget import Alerts, LLMBudget, LLMBudgetSpec, LLMBudgetStatus, OnExceeded, Period, Window
+from sluicegate.api._loading import Config, ConfigError, build_config, dump_documents, load_path, load_text, parse_document
+from sluicegate.api._money import NANO_PER_USD, MoneyError, format_usd, parse_usd
+from sluicegate.api._policy import (
+    Cache,
+    Classifier,
+    CloudRoute,
+    Escalation,
+    LocalRoute,
+    LoopGuard,
+    Ollama,
+    Price,
+    Provider,
+    ResponseCache,
+    RoutePolicy,
+    RoutePolicySpec,
+    RoutePolicyStatus,
+    SecretKeyRef,
+)
+
+__all__ = [
+    "API_GROUP",
+    "API_GROUP_VERSION",
+    "API_VERSION",
+    "Alerts",
+    "Cache",
+    "Classifier",
+    "CloudRoute",
+    "Condition",
+    "Config",
+    "ConfigError",
+    "Escalation",
+    "LLMBudget",
+    "LLMBudgetSpec",
+    "LLMBudgetStatus",
+    "LocalRoute",
+    "LoopGuard",
+    "MoneyError",
+    "NANO_PER_USD",
+    "ObjectMeta",
+    "Ollama",
+    "OnExceeded",
+    "Period",
+    "Price",
+    "Provider",
+    "ResponseCache",
+    "RoutePolicy",
+    "RoutePolicySpec",
+    "RoutePolicyStatus",
+    "SecretKeyRef",
+    "Window",
+    "build_config",
+    "dump_documents",
+    "format_usd",
+    "load_path",
+    "load_text",
+    "parse_document",
+    "parse_usd",
+]

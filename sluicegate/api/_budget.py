@@ -1,0 +1,133 @@
+"""The LLMBudget resource: a namespace's spending ceiling for one calendar window.
+
+A namespace may have several budgets (say a daily and a monthly one); a request proceeds
+only if every one of them has room.
+"""
+
+from __future__ import annotations
+
+import enum
+import zoneinfo
+from typing import Annotated, Literal
+
+import pydantic
+
+from sluicegate.api import _money
+from sluicegate.api._base import API_GROUP_VERSION, Condition, Model, ObjectMeta
+
+
+class Period(str, enum.Enum):
+    """A budget window: the whole lifetime, or a calendar day, week (from Monday) or month."""
+
+    TOTAL = "Total"
+    DAILY = "Daily"
+    WEEKLY = "Weekly"
+    MONTHLY = "Monthly"
+
+
+class OnExceeded(str, enum.Enum):
+    """What happens to a request that does not fit a budget."""
+
+    DOWNGRADE = "Downgrade"
+    REJECT = "Reject"
+
+
+def _check_usd(value: str) -> str:
+    _money.parse_usd(value)
+    return value
+
+
+def _check_time_zone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
+        raise ValueError(
+            f"unknown time zone {value!r}: use an IANA name such as \"UTC\" or \"Europe/Berlin\""
+        ) from error
+    return value
+
+
+USDAmount = Annotated[str, pydantic.AfterValidator(_check_usd)]
+TimeZoneName = Annotated[str, pydantic.AfterValidator(_check_time_zone)]
+
+
+class Alerts(Model):
+    """Where and when to alert as spend crosses a share of the ceiling."""
+
+    thresholds_percent: list[Annotated[int, pydantic.Field(ge=1, le=1000)]] = pydantic.Field(
+        default_factory=lambda: [50, 80, 100],
+        description="Shares of the ceiling, in percent, that raise an alert once per window.",
+    )
+    webhook_url: str = pydantic.Field(
+        default="",
+        description="Optional http(s) URL that receives a JSON POST when a threshold is crossed.",
+    )
+
+    @pydantic.field_validator("thresholds_percent")
+    @classmethod
+    def _unique_thresholds(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"duplicate thresholds in {value}: list each percentage once")
+        return sorted(value)
+
+    @pydantic.field_validator("webhook_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(
+                f"invalid webhook URL {value!r}: use an http:// or https:// URL, or \"\" for none"
+            )
+        return value
+
+
+class LLMBudgetSpec(Model):
+    """The desired ceiling of one budget."""
+
+    ceiling_usd: USDAmount = pydantic.Field(
+        description='Ceiling in USD as a decimal string with at most 6 decimals; "0" blocks every paid call.'
+    )
+    period: Period = pydantic.Field(
+        default=Period.MONTHLY, description="Window: Total, Daily, Weekly (from Monday) or Monthly."
+    )
+    time_zone: TimeZoneName = pydantic.Field(
+        default="UTC", description="IANA time zone in which windows start at local midnight."
+    )
+    on_exceeded: OnExceeded = pydantic.Field(
+        default=OnExceeded.DOWNGRADE,
+        description="Downgrade: send a cloud request local when local fits, else reject. Reject: always reject.",
+    )
+    alerts: Alerts = pydantic.Field(default_factory=Alerts)
+
+    @property
+    def ceiling_nano(self) -> int:
+        """The ceiling in nano-USD."""
+        return _money.parse_usd(self.ceiling_usd)
+
+
+class Window(Model):
+    """The start and end of a budget window, as RFC 3339 timestamps."""
+
+    start: str
+    end: str | None = None
+
+
+class LLMBudgetStatus(Model):
+    """What the operator reads back from the ledger."""
+
+    spent_usd: str | None = None
+    reserved_usd: str | None = None
+    remaining_usd: str | None = None
+    window: Window | None = None
+    conditions: list[Condition] = pydantic.Field(default_factory=list)
+    observed_generation: int | None = None
+    alerted_thresholds: list[int] = pydantic.Field(default_factory=list)
+
+
+class LLMBudget(Model):
+    """An LLMBudget document as written in YAML or stored in Kubernetes."""
+
+    api_version: Literal["sluicegate.io/v1alpha1"] = API_GROUP_VERSION
+    kind: Literal["LLMBudget"] = "LLMBudget"
+    metadata: ObjectMeta
+    spec: LLMBudgetSpec
+    status: LLMBudgetStatus | None = None

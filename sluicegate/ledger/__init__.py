@@ -1,0 +1,46 @@
+"""The budget ledger: the Ledger protocol and its PostgreSQL and SQLite backends."""
+
+from sluicegate.ledger._protocol import (
+    ApiKeyInfo,
+    Attempt,
+    AttemptRow,
+    BudgetExceeded,
+    BudgetRef,
+    BudgetState,
+    Decision,
+    Ledger,
+    LedgerError,
+    LedgerUnavailable,
+    Outcome,
+    ReportRow,
+    RequestId,
+    Reservation,
+    ReservationId,
+    ReservationNotFound,
+    UsageSource,
+)
+from sluicegate.ledger._windows import TOTAL_WINDOW_START, WindowKey, window_bounds, window_key
+
+__all__ = [
+    "ApiKeyInfo",
+    "Attempt",
+    "AttemptRow",
+    "BudgetExceeded",
+    "BudgetRef",
+    "BudgetState",
+    "Decision",
+    "Ledger",
+    "LedgerError",
+    "LedgerUnavailable",
+    "Outcome",
+    "ReportRow",
+    "RequestId",
+    "Reservation",
+    "ReservationId",
+    "ReservationNotFound",
+    "TOTAL_WINDOW_START",
+    "UsageSource",
+    "WindowKey",
+    "window_bounds",
+    "window_key",
+]
