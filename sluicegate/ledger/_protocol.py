@@ -14,6 +14,7 @@ Exceptions::
     +-- LedgerUnavailable      the database cannot be reached; callers fail closed
     +-- BudgetExceeded         a budget lacks room; carries every budget that does
     +-- ReservationNotFound    settle, release or renew of an unknown or finished hold
+        +-- ReservationExpired the hold's TTL had passed; a settle still recorded its charge
 
 Amounts are integer nano-USD. Timestamps are timezone-aware UTC datetimes from the
 ledger's clock (``Ledger.now``), which is the database's ``now()`` unless a test replaces it.
@@ -43,6 +44,20 @@ class LedgerUnavailable(LedgerError):
 
 class ReservationNotFound(LedgerError):
     """A reservation that does not exist, or was already settled, released or expired."""
+
+
+class ReservationExpired(ReservationNotFound):
+    """A settle or release that came after the reservation's TTL had passed.
+
+    The provider billed the call all the same, so the ledger still added the attempt's
+    ``charged_nano`` to spent on the reservation's windows and wrote the attempt row
+    (``recorded`` is True) before raising this. Do not record the attempt again.
+    """
+
+    def __init__(self, message: str, *, reservation_id: str, recorded: bool) -> None:
+        super().__init__(message)
+        self.reservation_id = reservation_id
+        self.recorded = recorded
 
 
 @dataclasses.dataclass(frozen=True)
@@ -239,13 +254,21 @@ class Ledger(Protocol):
         """Replace the hold with ``attempt.charged_nano`` in every window it was taken from, and write the row."""
 
     async def release(self, reservation: Reservation, attempt: Attempt | None = None) -> None:
-        """Return the hold unused, and write the row if one is given."""
+        """Return the hold unused, and write the row if one is given.
+
+        A row whose ``charged_nano`` is not 0 is charged as ``settle`` would charge it, so
+        a call the provider billed is never dropped by releasing instead of settling.
+        """
 
     async def renew(self, reservation: Reservation, *, ttl_seconds: float) -> Reservation:
         """Extend a hold's TTL from now, for long streams."""
 
-    async def record(self, attempt: Attempt) -> None:
-        """Write a row that has no reservation (a refusal, a cache hit or a $0 call)."""
+    async def record(self, attempt: Attempt, *, budgets: Sequence[BudgetRef] | None = None) -> None:
+        """Write a row that has no reservation (a refusal, a cache hit or a $0 call).
+
+        A non-zero ``charged_nano`` is added to spent on the current windows of ``budgets``,
+        or of the namespace's budgets stored by ``sync_budgets`` when ``budgets`` is None.
+        """
 
     async def budget_states(self, budgets: Sequence[BudgetRef]) -> list[BudgetState]:
         """Return each budget's current window with its spent and reserved amounts."""
@@ -265,5 +288,15 @@ class Ledger(Protocol):
     async def revoke_api_key(self, key_id: str) -> bool:
         """Revoke a key by id; return False when there is no such unrevoked key."""
 
-    async def report(self, *, namespace: str | None = None) -> list[ReportRow]:
-        """Sum charged spend per namespace, budget window, route and model."""
+    async def report(
+        self,
+        *,
+        namespace: str | None = None,
+        budgets: Sequence[BudgetRef] | None = None,
+    ) -> list[ReportRow]:
+        """Sum charged spend per namespace, budget window, route and model.
+
+        Windows come from ``budgets`` when given, else from the budgets stored by
+        ``sync_budgets``. A namespace without budgets is reported under budget "" with
+        the Total period.
+        """
