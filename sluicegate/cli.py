@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 # Subcommand modules, imported lazily so that `sluicegate classify` does not import kopf.
 _COMMAND_MODULES = (
+    "sluicegate.api.commands",
     "sluicegate.routing.commands",
     "sluicegate.ledger.commands",
     "sluicegate.gateway.commands",

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 import pydantic
 
 from sluicegate.api import _money
-from sluicegate.api._base import API_GROUP_VERSION, Condition, Model, ObjectMeta
+from sluicegate.api._base import Condition, Model, ObjectMeta
 
 
 class Period(str, enum.Enum):
@@ -47,7 +47,9 @@ def _check_time_zone(value: str) -> str:
     return value
 
 
-USDAmount = Annotated[str, pydantic.AfterValidator(_check_usd)]
+# The pattern only documents the format in JSON schemas (and the CRD); _check_usd validates.
+USD_PATTERN = r"^[0-9]+(\.[0-9]{1,6})?$"
+USDAmount = Annotated[str, pydantic.AfterValidator(_check_usd), pydantic.WithJsonSchema({"type": "string", "pattern": USD_PATTERN})]
 TimeZoneName = Annotated[str, pydantic.AfterValidator(_check_time_zone)]
 
 
@@ -61,6 +63,7 @@ class Alerts(Model):
     webhook_url: str = pydantic.Field(
         default="",
         description="Optional http(s) URL that receives a JSON POST when a threshold is crossed.",
+        json_schema_extra={"pattern": r"^(https?://.+)?$"},
     )
 
     @pydantic.field_validator("thresholds_percent")
@@ -96,7 +99,9 @@ class LLMBudgetSpec(Model):
         default=OnExceeded.DOWNGRADE,
         description="Downgrade: send a cloud request local when local fits, else reject. Reject: always reject.",
     )
-    alerts: Alerts = pydantic.Field(default_factory=Alerts)
+    alerts: Alerts = pydantic.Field(
+        default_factory=Alerts, description="Spend thresholds that raise a Kubernetes Event and an optional webhook call."
+    )
 
     @property
     def ceiling_nano(self) -> int:
@@ -107,26 +112,32 @@ class LLMBudgetSpec(Model):
 class Window(Model):
     """The start and end of a budget window, as RFC 3339 timestamps."""
 
-    start: str
-    end: str | None = None
+    start: str = pydantic.Field(description="Start of the current window (RFC 3339, UTC).")
+    end: str | None = pydantic.Field(default=None, description="End of the current window (RFC 3339, UTC); absent for the Total period.")
 
 
 class LLMBudgetStatus(Model):
     """What the operator reads back from the ledger."""
 
-    spent_usd: str | None = None
-    reserved_usd: str | None = None
-    remaining_usd: str | None = None
-    window: Window | None = None
-    conditions: list[Condition] = pydantic.Field(default_factory=list)
-    observed_generation: int | None = None
-    alerted_thresholds: list[int] = pydantic.Field(default_factory=list)
+    spent_usd: str | None = pydantic.Field(default=None, description="USD charged to the namespace in the current window.")
+    reserved_usd: str | None = pydantic.Field(default=None, description="USD held for calls in flight in the current window.")
+    remaining_usd: str | None = pydantic.Field(
+        default=None, description="USD left to reserve in the current window: ceiling minus spent minus reserved, at least 0."
+    )
+    window: Window | None = pydantic.Field(default=None, description="The budget window these amounts belong to.")
+    conditions: list[Condition] = pydantic.Field(
+        default_factory=list, description="Ready (published in the config snapshot) and Exhausted (no room left)."
+    )
+    observed_generation: int | None = pydantic.Field(default=None, description="The metadata.generation this status describes.")
+    alerted_thresholds: list[int] = pydantic.Field(
+        default_factory=list, description="Thresholds, in percent, already alerted in the current window."
+    )
 
 
 class LLMBudget(Model):
     """An LLMBudget document as written in YAML or stored in Kubernetes."""
 
-    api_version: Literal["sluicegate.io/v1alpha1"] = API_GROUP_VERSION
+    api_version: Literal["sluicegate.io/v1alpha1"] = "sluicegate.io/v1alpha1"
     kind: Literal["LLMBudget"] = "LLMBudget"
     metadata: ObjectMeta
     spec: LLMBudgetSpec

@@ -48,7 +48,8 @@ class Config:
     @property
     def namespaces(self) -> tuple[str, ...]:
         """Namespaces that have a budget or a policy, sorted."""
-        names = {doc.metadata.namespace for doc in (*self.budgets, *self.policies)}
+        documents: tuple[LLMBudget | RoutePolicy, ...] = (*self.budgets, *self.policies)
+        names = {doc.metadata.namespace for doc in documents}
         return tuple(sorted(name for name in names if name))
 
 
@@ -173,7 +174,7 @@ def _parse_documents(text: str, source: str) -> list[tuple[str, Any]]:
         raw_documents = list(yaml.safe_load_all(text))
     except yaml.YAMLError as error:
         raise ConfigError(f"{source}: invalid YAML: {error}") from error
-    documents = []
+    documents: list[tuple[str, Any]] = []
     for index, raw in enumerate(raw_documents, start=1):
         if raw is None:
             continue

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 import pydantic
 
 from sluicegate.api import _money
-from sluicegate.api._base import API_GROUP_VERSION, Condition, Model, ObjectMeta
+from sluicegate.api._base import Condition, Model, ObjectMeta
 from sluicegate.api._budget import USDAmount
 
 # Kubernetes quantities such as 20Gi or 500M, and Go durations such as 24h or 30m.
@@ -71,8 +71,16 @@ class Ollama(Model):
     gpus: int = pydantic.Field(default=1, ge=0, le=16, description="nvidia.com/gpu per pod; 0 runs on CPU.")
     node_selector: dict[str, str] = pydantic.Field(default_factory=dict, description="Node labels the pods require.")
     tolerations: list[dict[str, Any]] = pydantic.Field(default_factory=list, description="Tolerations, e.g. for GPU taints.")
-    keep_alive: str = pydantic.Field(default="24h", description="How long Ollama keeps the model loaded (OLLAMA_KEEP_ALIVE).")
-    storage: str = pydantic.Field(default="20Gi", description="Size of the volume for pulled models.")
+    keep_alive: str = pydantic.Field(
+        default="24h",
+        description="How long Ollama keeps the model loaded after a request (OLLAMA_KEEP_ALIVE), as a Go duration; -1 keeps it forever.",
+        json_schema_extra={"pattern": r"^(-1|0|([0-9]+(ns|us|ms|s|m|h))+)$"},
+    )
+    storage: str = pydantic.Field(
+        default="20Gi",
+        description="Size of the volume for pulled models, as a Kubernetes quantity.",
+        json_schema_extra={"pattern": _QUANTITY.pattern},
+    )
 
     @pydantic.field_validator("keep_alive")
     @classmethod
@@ -96,13 +104,18 @@ class LocalRoute(Model):
     endpoint: str = pydantic.Field(
         default="",
         description="OpenAI-compatible base URL. Empty in a cluster: the operator runs the model on Ollama.",
+        json_schema_extra={"pattern": r"^(https?://.+)?$"},
     )
-    price_usd_per_million_tokens: Price = pydantic.Field(default_factory=_free_price)
+    price_usd_per_million_tokens: Price = pydantic.Field(
+        default_factory=_free_price, description="Price of the local route; $0 unless you charge for your own GPUs."
+    )
     timeout_seconds: float = pydantic.Field(
         default=30, gt=0, le=3600, description="Wait for the first byte, then also the longest gap between chunks."
     )
     max_output_tokens: int = pydantic.Field(default=2048, ge=1, le=10_000_000, description="Largest max_tokens this route accepts.")
-    ollama: Ollama = pydantic.Field(default_factory=Ollama)
+    ollama: Ollama = pydantic.Field(
+        default_factory=Ollama, description="How the operator runs the model on Ollama; used only when endpoint is empty."
+    )
 
     @pydantic.field_validator("endpoint")
     @classmethod
@@ -120,15 +133,17 @@ class SecretKeyRef(Model):
 class CloudRoute(Model):
     """The cloud route: a frontier model behind a paid API."""
 
-    provider: Provider = pydantic.Field(description="openai, anthropic or openai-compatible.")
+    provider: Provider = pydantic.Field(description="Wire protocol of the cloud API: openai, anthropic or openai-compatible.")
     model: str = pydantic.Field(min_length=1, description="Model name sent upstream, e.g. gpt-4.1.")
     endpoint: str = pydantic.Field(
-        default="", description="Base URL; defaults to the provider's public API. Required for openai-compatible."
+        default="",
+        description="Base URL; defaults to the provider's public API. Required for openai-compatible.",
+        json_schema_extra={"pattern": r"^(https?://.+)?$"},
     )
     api_key_secret_ref: SecretKeyRef | None = pydantic.Field(
         default=None, description="Secret holding the provider API key. Required unless provider is openai-compatible."
     )
-    price_usd_per_million_tokens: Price
+    price_usd_per_million_tokens: Price = pydantic.Field(description="Price of the cloud route; input and output are required.")
     timeout_seconds: float = pydantic.Field(default=120, gt=0, le=3600, description="Wait for the first byte, then the longest gap between chunks.")
     max_output_tokens: int = pydantic.Field(default=8192, ge=1, le=10_000_000, description="Largest max_tokens this route accepts.")
 
@@ -180,20 +195,24 @@ class Classifier(Model):
 class Escalation(Model):
     """Whether a failed local call is retried once on the cloud route."""
 
-    on_local_failure: bool = True
+    on_local_failure: bool = pydantic.Field(
+        default=True, description="Retry a failed local call once on the cloud route; the retry is charged like any call."
+    )
 
 
 class ResponseCache(Model):
     """The exact-match response cache for non-streamed requests with temperature 0."""
 
-    enabled: bool = False
+    enabled: bool = pydantic.Field(default=False, description="Serve repeated identical requests from the cache at $0.")
     ttl_seconds: int = pydantic.Field(default=3600, ge=1, le=30 * 86400, description="Lifetime of a cached response, in seconds.")
 
 
 class Cache(Model):
     """Response cache and provider prompt caching."""
 
-    response: ResponseCache = pydantic.Field(default_factory=ResponseCache)
+    response: ResponseCache = pydantic.Field(
+        default_factory=ResponseCache, description="Exact-match cache of non-streamed answers to requests with temperature 0."
+    )
     provider_prompt_caching: bool = pydantic.Field(default=True, description="Mark the stable prompt prefix cacheable (Anthropic cache_control).")
 
 
@@ -207,16 +226,18 @@ class LoopGuard(Model):
 class RoutePolicySpec(Model):
     """The routes of one namespace and the rules for choosing between them."""
 
-    local: LocalRoute
-    cloud: CloudRoute | None = None
-    classifier: Classifier = pydantic.Field(default_factory=Classifier)
-    escalation: Escalation = pydantic.Field(default_factory=Escalation)
+    local: LocalRoute = pydantic.Field(description="The local route; also where downgraded requests go.")
+    cloud: CloudRoute | None = pydantic.Field(default=None, description="The optional cloud route; without it every request is served locally.")
+    classifier: Classifier = pydantic.Field(default_factory=Classifier, description="How requests are classified simple or complex.")
+    escalation: Escalation = pydantic.Field(default_factory=Escalation, description="What happens when the local route fails.")
     default_max_tokens: int = pydantic.Field(default=1024, ge=1, le=10_000_000, description="Output tokens assumed and sent when a request sets none.")
     strict_ceiling: bool = pydantic.Field(
         default=False, description="Estimate prompts by UTF-8 bytes, an upper bound, so spend cannot pass the ceiling."
     )
-    cache: Cache = pydantic.Field(default_factory=Cache)
-    loop_guard: LoopGuard = pydantic.Field(default_factory=LoopGuard)
+    cache: Cache = pydantic.Field(default_factory=Cache, description="Response cache and provider prompt caching.")
+    loop_guard: LoopGuard = pydantic.Field(
+        default_factory=LoopGuard, description="Rejects a namespace that repeats one request too often."
+    )
 
     @pydantic.model_validator(mode="after")
     def _distinct_models(self) -> RoutePolicySpec:
@@ -232,15 +253,19 @@ class RoutePolicySpec(Model):
 class RoutePolicyStatus(Model):
     """Conditions written by the operator."""
 
-    conditions: list[Condition] = pydantic.Field(default_factory=list)
-    observed_generation: int | None = None
-    local_endpoint: str | None = None
+    conditions: list[Condition] = pydantic.Field(
+        default_factory=list, description="Ready (published, or why not) and OllamaSettings (whose Ollama settings a shared model runs with)."
+    )
+    observed_generation: int | None = pydantic.Field(default=None, description="The metadata.generation this status describes.")
+    local_endpoint: str | None = pydantic.Field(
+        default=None, description="The local route's endpoint as published, e.g. the Ollama Service the operator runs."
+    )
 
 
 class RoutePolicy(Model):
     """A RoutePolicy document as written in YAML or stored in Kubernetes."""
 
-    api_version: Literal["sluicegate.io/v1alpha1"] = API_GROUP_VERSION
+    api_version: Literal["sluicegate.io/v1alpha1"] = "sluicegate.io/v1alpha1"
     kind: Literal["RoutePolicy"] = "RoutePolicy"
     metadata: ObjectMeta
     spec: RoutePolicySpec
