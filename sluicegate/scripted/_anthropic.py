@@ -51,7 +51,7 @@ async def stream(request: web.Request, script: Script, *, model: str, prompt_tok
     await response.prepare(request)
     usage = _usage(script, prompt_tokens=prompt_tokens)
     start_usage = {**usage, "output_tokens": 1}
-    message = {"id": f"msg_{uuid.uuid4().hex[:20]}", "type": "message", "role": "assistant", "model": model,
+    message: dict[str, Any] = {"id": f"msg_{uuid.uuid4().hex[:20]}", "type": "message", "role": "assistant", "model": model,
                "content": [], "stop_reason": None, "stop_sequence": None, "usage": start_usage}
     await response.write(_event("message_start", {"type": "message_start", "message": message}))
     await response.write(_event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}))

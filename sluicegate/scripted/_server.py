@@ -140,8 +140,10 @@ class ScriptedUpstream:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port, backlog=1024)
         await site.start()
-        server = site._server  # NOTE: aiohttp exposes the bound port only through the asyncio server.
-        assert server is not None and server.sockets  # noqa: S101 - set by site.start()
+        # NOTE: aiohttp exposes the bound port only through the asyncio server.
+        server = site._server
+        if not isinstance(server, asyncio.Server) or not server.sockets:
+            raise RuntimeError("aiohttp started no listening socket")
         self._port = server.sockets[0].getsockname()[1]
 
     async def _shutdown(self) -> None:
