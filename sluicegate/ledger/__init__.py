@@ -1,5 +1,8 @@
 """The budget ledger: the Ledger protocol and its PostgreSQL and SQLite backends."""
 
+from sluicegate.ledger._clock import Clock
+from sluicegate.ledger._connect import connect
+from sluicegate.ledger._postgres import PostgresLedger
 from sluicegate.ledger._protocol import (
     ApiKeyInfo,
     Attempt,
@@ -15,10 +18,12 @@ from sluicegate.ledger._protocol import (
     ReportRow,
     RequestId,
     Reservation,
+    ReservationExpired,
     ReservationId,
     ReservationNotFound,
     UsageSource,
 )
+from sluicegate.ledger._sqlite import SqliteLedger
 from sluicegate.ledger._windows import TOTAL_WINDOW_START, WindowKey, window_bounds, window_key
 
 __all__ = [
@@ -28,19 +33,24 @@ __all__ = [
     "BudgetExceeded",
     "BudgetRef",
     "BudgetState",
+    "Clock",
     "Decision",
     "Ledger",
     "LedgerError",
     "LedgerUnavailable",
     "Outcome",
+    "PostgresLedger",
     "ReportRow",
     "RequestId",
     "Reservation",
+    "ReservationExpired",
     "ReservationId",
     "ReservationNotFound",
+    "SqliteLedger",
     "TOTAL_WINDOW_START",
     "UsageSource",
     "WindowKey",
+    "connect",
     "window_bounds",
     "window_key",
 ]
