@@ -19,6 +19,7 @@ _COMMAND_MODULES = (
     "sluicegate.ledger.commands",
     "sluicegate.gateway.commands",
     "sluicegate.operator.commands",
+    "sluicegate.evaluation.commands",
     "sluicegate.demo",
 )
 
