@@ -1,0 +1,1 @@
+"""Offline checks of sluicegate's routing: labeled-prompt evaluation and workload replay."""
