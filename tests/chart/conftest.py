@@ -2,7 +2,7 @@
 renderer that turns values into the Kubernetes objects of one release.
 
 The Helm engine is the Go SDK behind the PyPI package helm-python-sdk, so no helm binary
-and no cluster are needed. Offline rendering answers every `lookup` with nothing.
+and no cluster are needed. Offline rendering returns an empty result for every `lookup`.
 """
 
 from __future__ import annotations

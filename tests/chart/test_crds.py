@@ -1,9 +1,10 @@
 """The CRDs that the chart installs.
 
-Covers: charts/sluicegate/crds/ holds byte-identical copies of the manifests that
-`sluicegate crds` generates into crds/; the Helm engine loads them as CRDs (so Helm
-installs them before the templates and never deletes them); they are valid
-CustomResourceDefinitions for the supported Kubernetes versions.
+Covers:
+
+- charts/sluicegate/crds/ contains byte-identical copies of what `sluicegate crds` writes to crds/;
+- the Helm engine loads them as CRDs, which Helm installs first and never deletes;
+- they are valid CustomResourceDefinitions for the supported Kubernetes versions.
 """
 
 from __future__ import annotations

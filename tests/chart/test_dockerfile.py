@@ -1,12 +1,15 @@
 """The Dockerfile and its build context, checked without a container engine.
 
-Covers: the Dockerfile parses with BuildKit's own parser (the `dockerfile` package) and
-passes hadolint; it has a builder and a runtime stage, the runtime stage installs only
-prebuilt wheels and runs as a numeric non-root user that matches the chart; the entry
-point is `sluicegate`; the pinned version matches pyproject.toml; the build context that
-.dockerignore leaves builds the sluicegate wheel with its console script.
+Covers:
 
-No test builds the image: there is no Docker engine where these tests run.
+- the Dockerfile parses with BuildKit's own parser (the `dockerfile` package);
+- it passes hadolint;
+- a builder stage makes wheels, and the runtime stage installs only those wheels;
+- the runtime stage runs as a numeric non-root user, the same one the chart names;
+- the entry point is `sluicegate`, and the pinned version matches pyproject.toml;
+- the build context that .dockerignore leaves builds the sluicegate wheel.
+
+No test builds the image, because there is no Docker engine where these tests run.
 """
 
 from __future__ import annotations
@@ -73,8 +76,10 @@ def test_runtime_user_non_root_numeric() -> None:
     chart_values = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
     pod_context = chart_values["operator"]["podSecurityContext"]
 
-    assert uid.isdigit() and int(uid) > 0
-    assert gid.isdigit() and int(gid) > 0
+    assert uid.isdigit()
+    assert gid.isdigit()
+    assert int(uid) > 0
+    assert int(gid) > 0
     assert (int(uid), int(gid)) == (pod_context["runAsUser"], pod_context["runAsGroup"])
     assert runtime.index(user) > max(runtime.index(run) for run in instructions(runtime, "RUN"))
 

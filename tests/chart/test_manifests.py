@@ -1,12 +1,15 @@
 """Every documented option renders objects that the Kubernetes API would accept.
 
-Covers: each option set of docs/install.md renders with the real Helm engine; every
-object validates strictly (unknown fields are errors) against the oldest Kubernetes
-version the chart supports and a current one; every object carries the standard
-app.kubernetes.io labels; the chart lint of the Helm engine reports no warning.
+Covers:
+
+- each option set of docs/install.md renders with the real Helm engine;
+- every object validates strictly (unknown fields are errors) against the oldest
+  Kubernetes version the chart supports and a current one;
+- every object and pod template carries the standard app.kubernetes.io labels;
+- the Helm engine's chart lint reports no warning.
 
 kubernetes-validate bundles no schema for the Prometheus Operator's ServiceMonitor, so
-that one kind is checked field by field in test_options.py instead.
+test_security.py checks that kind field by field instead.
 """
 
 from __future__ import annotations

@@ -1,10 +1,13 @@
 """The operator Deployment and the fleet ConfigMap it reads.
 
-Covers: the fleet ConfigMap parses into exactly the shape that `sluicegate operator run
---fleet-config` reads, with values taken from the chart's values (images, autoscaling,
-replicas, PodDisruptionBudget, resources, port, ledger Secret, ServiceAccount); the
-operator container's command, environment and mounts; the restart on fleet changes;
-existing ServiceAccounts; name overrides; NOTES.txt.
+Covers:
+
+- the fleet ConfigMap parses into exactly the shape that `sluicegate operator run
+  --fleet-config` reads, with images, replicas, autoscaling, PodDisruptionBudget,
+  resources, port, ledger Secret and ServiceAccount taken from the chart's values;
+- the operator container's arguments, environment and mounts;
+- a restart of the operator when the fleet settings change;
+- existing ServiceAccounts, name overrides and NOTES.txt.
 """
 
 from __future__ import annotations

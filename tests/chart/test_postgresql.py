@@ -1,11 +1,14 @@
 """Bundled versus external PostgreSQL, the ledger Secret and the NetworkPolicy.
 
-Covers: the bundled StatefulSet with its volume claim, Services, probes and generated
-password; the ledger DSN built from that password; an upgrade keeping the password of
-the existing Secret (the `lookup` path, rendered against a minimal Kubernetes API served
-on 127.0.0.1); external PostgreSQL rendering no database objects and pointing the
-operator and the gateway at the user's Secret; the NetworkPolicy that admits only the
-gateway and operator pods.
+Covers:
+
+- the bundled StatefulSet with its volume claim, Services, probes and generated password;
+- the ledger DSN built from that password;
+- an upgrade keeps the password of the existing Secret. This is the `lookup` path,
+  rendered against a minimal Kubernetes API served on 127.0.0.1;
+- external PostgreSQL renders no database objects and points the operator and the
+  gateway at the user's Secret;
+- the NetworkPolicy admits only the gateway and operator pods.
 """
 
 from __future__ import annotations

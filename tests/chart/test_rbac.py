@@ -1,9 +1,12 @@
 """The operator's RBAC: what it may do, where, and nothing more.
 
-Covers: the ClusterRole and the namespaced Role are bound to the operator's
-ServiceAccount only; no wildcard and no privilege-granting verb appears; the verbs the
-operator needs on each resource; the gateway ServiceAccount gets no permissions; the
-chart's rules equal the ones that sluicegate.operator declares, once it declares them.
+Covers:
+
+- the ClusterRole and the namespaced Role are bound to the operator's ServiceAccount only;
+- no wildcard and no privilege-granting verb appears;
+- the verbs the operator needs on each resource;
+- the gateway ServiceAccount gets no permissions;
+- the chart's rules equal the ones that sluicegate.operator declares, once it declares them.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ def grants(rules: list[dict[str, Any]]) -> dict[tuple[str, str], set[str]]:
     """Flatten rules into {(API group, resource): verbs}."""
     flat: dict[tuple[str, str], set[str]] = {}
     for rule in rules:
-        assert "resourceNames" not in rule and "nonResourceURLs" not in rule, rule
+        assert "resourceNames" not in rule, rule
+        assert "nonResourceURLs" not in rule, rule
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
                 flat.setdefault((group, resource), set()).update(rule["verbs"])

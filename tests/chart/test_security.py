@@ -1,8 +1,12 @@
-"""Secure defaults of every pod the chart renders, and of the optional ServiceMonitor.
+"""Secure defaults of every pod the chart renders, and the optional ServiceMonitor.
 
-Covers: non-root numeric users, the RuntimeDefault seccomp profile, read-only root
-filesystems, no privilege escalation, all capabilities dropped, CPU and memory requests
-on every container, no API token where none is needed; the ServiceMonitor's target.
+Covers:
+
+- non-root numeric users and the RuntimeDefault seccomp profile;
+- read-only root filesystems, no privilege escalation, all capabilities dropped;
+- CPU and memory requests on every container;
+- no API token where none is needed;
+- the ServiceMonitor's target.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """values.schema.json and the chart's cross-value checks reject bad values clearly.
 
-Covers: the schema is a valid draft-07 schema; the chart's own defaults pass it; each bad
-value is rejected by the Helm engine with a message that names the value's path and the
-broken constraint; checks that compare two values fail the render with a message that
-names both; every value in values.yaml is documented in docs/install.md.
+Covers:
+
+- the schema is a valid draft-07 schema, and the chart's own defaults pass it;
+- the Helm engine rejects each bad value with a message naming its path and the constraint;
+- checks that compare two values fail the render with a message naming both;
+- docs/install.md documents every value of values.yaml.
 """
 
 from __future__ import annotations
