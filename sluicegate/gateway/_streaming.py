@@ -156,8 +156,12 @@ class _Relay:
         await self._send(b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n")
 
     async def pump(self) -> None:
-        """The upstream's side: relay, finish the stream, then settle the reservation."""
-        outcome, error_text = Outcome.OK, ""
+        """The upstream's side: relay, settle the reservation, then end the client's stream.
+
+        The ending (``[DONE]`` or the error event) is sent only after the ledger row is
+        written, so a client that saw the end of its stream can read its charge.
+        """
+        outcome, error_text, ending = Outcome.OK, "", [_DONE]
         try:
             for chunk in self.opened.prefetched:
                 await self._relay_chunk(chunk)
@@ -166,7 +170,6 @@ class _Relay:
             usage = self.opened.stream.usage
             if self.include_usage and not self.usage_sent and usage is not None:
                 await self._send(b"data: " + json.dumps(_usage_chunk(usage)).encode() + b"\n\n")
-            await self._send(_DONE)
         except _upstreams.UpstreamError as error:
             outcome = Outcome.UPSTREAM_TRUNCATED if isinstance(error, _upstreams.UpstreamTruncated) else Outcome.UPSTREAM_ERROR
             error_text = str(error)
@@ -174,13 +177,17 @@ class _Relay:
             failure = _errors.UpstreamFailed(
                 f"the {self.admission.route.name} route failed after the answer started ({error}); the answer is incomplete"
             )
-            await self._send(b"data: " + json.dumps(failure.body()).encode() + b"\n\n")
+            ending = [b"data: " + json.dumps(failure.body()).encode() + b"\n\n"]
         finally:
             if self.client_gone and outcome is Outcome.OK:
                 outcome = Outcome.CLIENT_DISCONNECTED
-            if not self.client_gone:
-                await self.queue.put(None)
-            await self._settle(outcome, error_text)
+            try:
+                await self._settle(outcome, error_text)
+            finally:
+                for data in ending:
+                    await self._send(data)
+                if not self.client_gone:
+                    await self.queue.put(None)
 
     async def _relay_rest(self) -> None:
         ttl = self.admission.route.target.timeout_seconds + self.state.settings.reservation_grace_seconds

@@ -163,8 +163,15 @@ class ScriptedUpstream:
 def build_app(upstream: ScriptedUpstream) -> web.Application:
     """Build the aiohttp application that serves ``upstream``'s scripts."""
     app = web.Application(client_max_size=64 * 1024 * 1024)
-    app.router.add_post("/v1/chat/completions", lambda request: _handle(upstream, request, anthropic=False))
-    app.router.add_post("/v1/messages", lambda request: _handle(upstream, request, anthropic=True))
+
+    async def openai_chat(request: web.Request) -> web.StreamResponse:
+        return await _handle(upstream, request, anthropic=False)
+
+    async def anthropic_messages(request: web.Request) -> web.StreamResponse:
+        return await _handle(upstream, request, anthropic=True)
+
+    app.router.add_post("/v1/chat/completions", openai_chat)
+    app.router.add_post("/v1/messages", anthropic_messages)
     app.router.add_get("/v1/models", _models)
     return app
 
