@@ -22,75 +22,13 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from chart_support import CHART_DIR, NAMESPACE, Release
+from chart_support import CHART_DIR, NAMESPACE, OPTION_SETS, Release
 
 # The chart's kubeVersion floor, and a current release that kubernetes-validate bundles.
 KUBERNETES_VERSIONS = ("1.28.0", "1.34.0")
 
 # Kinds without a schema in kubernetes-validate.
 UNVALIDATED_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor")}
-
-# One value set per documented option.
-OPTION_SETS: dict[str, dict[str, Any]] = {
-    "defaults": {},
-    "external-postgresql": {
-        "postgresql": {
-            "bundled": {"enabled": False},
-            "external": {"dsnSecretRef": {"name": "ledger-dsn", "key": "dsn"}},
-        },
-    },
-    "service-monitor": {
-        "monitoring": {"serviceMonitor": {"enabled": True, "interval": "15s", "labels": {"release": "prometheus"}}},
-    },
-    "network-policy-off": {"networkPolicy": {"enabled": False}},
-    "custom-images": {
-        "image": {
-            "repository": "registry.example.internal:5000/platform/sluicegate",
-            "digest": "sha256:" + "ab" * 32,
-            "pullPolicy": "Always",
-        },
-        "imagePullSecrets": [{"name": "registry-credentials"}],
-        "ollama": {"image": {"repository": "registry.example.internal:5000/ollama/ollama", "tag": "0.12.6-rocm"}},
-        "postgresql": {"bundled": {"image": {"repository": "registry.example.internal:5000/postgres", "tag": "17.6"}}},
-    },
-    "autoscaling-off": {"gateway": {"autoscaling": {"enabled": False}, "replicas": 3}},
-    "pod-disruption-budget-off": {
-        "gateway": {"autoscaling": {"enabled": False}, "replicas": 1, "podDisruptionBudget": {"enabled": False}},
-    },
-    "existing-service-accounts": {
-        "operator": {"serviceAccount": {"create": False, "name": "platform-operator"}},
-        "gateway": {"serviceAccount": {"create": False, "name": "platform-gateway"}},
-    },
-    "names-and-labels": {
-        "fullnameOverride": "llm-gate",
-        "commonLabels": {"team": "platform", "cost-center": "ml-42"},
-    },
-    "scheduling": {
-        "operator": {
-            "nodeSelector": {"kubernetes.io/os": "linux"},
-            "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "platform", "effect": "NoSchedule"}],
-            "affinity": {
-                "nodeAffinity": {
-                    "requiredDuringSchedulingIgnoredDuringExecution": {
-                        "nodeSelectorTerms": [
-                            {"matchExpressions": [{"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]}
-                        ]
-                    }
-                }
-            },
-            "priorityClassName": "system-cluster-critical",
-            "podAnnotations": {"example.com/owner": "platform"},
-            "podLabels": {"team": "platform"},
-        },
-        "postgresql": {
-            "bundled": {
-                "persistence": {"size": "20Gi", "storageClassName": "fast-ssd"},
-                "nodeSelector": {"kubernetes.io/os": "linux"},
-                "tolerations": [{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}],
-            }
-        },
-    },
-}
 
 LABEL_KEYS = (
     "app.kubernetes.io/name",

@@ -238,7 +238,7 @@ def test_notes_give_next_steps(render: Callable[..., Release]) -> None:
     assert "kind: LLMBudget" in notes
     assert "kind: RoutePolicy" in notes
     assert "kubectl get secret sluicegate-api-key -n team-a -o jsonpath='{.data.api-key}' | base64 -d" in notes
-    assert f"kubectl port-forward -n {NAMESPACE} service/sluicegate-gateway 8080:8080" in notes
+    assert f"kubectl port-forward -n {NAMESPACE} service/sluicegate-gateway 8080:80" in notes
     assert "curl -sS http://127.0.0.1:8080/v1/chat/completions" in notes
 
 

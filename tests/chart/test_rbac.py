@@ -6,32 +6,34 @@ Covers:
 - no wildcard and no privilege-granting verb appears;
 - the verbs the operator needs on each resource;
 - the gateway ServiceAccount gets no permissions;
-- the chart's rules equal the ones that sluicegate.operator declares, once it declares them.
+- the chart's rules grant exactly what sluicegate/operator/_rbac.py declares.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-
 from chart_support import NAMESPACE, Release
 
-READ = {"get", "list", "watch"}
-MANAGE = READ | {"create", "patch", "delete"}
+from sluicegate.operator import _rbac
+
+MANAGE = {"get", "list", "create", "patch", "delete"}
+
+# (API group, resource, resource name or "" for all): verbs.
+Grants = dict[tuple[str, str, str], set[str]]
 
 
-def grants(rules: list[dict[str, Any]]) -> dict[tuple[str, str], set[str]]:
-    """Flatten rules into {(API group, resource): verbs}."""
-    flat: dict[tuple[str, str], set[str]] = {}
+def grants(rules: list[dict[str, Any]]) -> Grants:
+    """Flatten rules into {(API group, resource, resource name): verbs}."""
+    flat: Grants = {}
     for rule in rules:
-        assert "resourceNames" not in rule, rule
         assert "nonResourceURLs" not in rule, rule
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
-                flat.setdefault((group, resource), set()).update(rule["verbs"])
+                for name in rule.get("resourceNames", [""]):
+                    flat.setdefault((group, resource, name), set()).update(rule["verbs"])
     return flat
 
 
@@ -71,15 +73,14 @@ def test_no_wildcards_or_escalation(release: Release) -> None:
 def test_cluster_role_verbs(release: Release) -> None:
     flat = grants(release.get("ClusterRole", "sluicegate-operator")["rules"])
 
-    assert flat[("sluicegate.io", "llmbudgets")] == READ | {"patch"}
-    assert flat[("sluicegate.io", "routepolicies")] == READ | {"patch"}
-    assert flat[("sluicegate.io", "llmbudgets/status")] == {"get", "patch"}
-    assert flat[("sluicegate.io", "routepolicies/status")] == {"get", "patch"}
-    assert flat[("", "secrets")] == READ | {"create", "patch"}, "no cluster-wide delete of Secrets"
-    assert flat[("", "namespaces")] == READ
-    assert flat[("", "events")] == {"create"}
-    assert flat[("events.k8s.io", "events")] == {"create"}
-    assert not {"apps", "autoscaling", "policy"} & {group for group, _ in flat}, "workloads only in its own namespace"
+    assert flat[("sluicegate.io", "llmbudgets", "")] == {"get", "list", "watch", "patch"}
+    assert flat[("sluicegate.io", "routepolicies", "")] == {"get", "list", "watch", "patch"}
+    assert flat[("sluicegate.io", "llmbudgets/status", "")] == {"patch"}
+    assert flat[("sluicegate.io", "routepolicies/status", "")] == {"patch"}
+    assert flat[("", "events", "")] == {"create"}
+    assert flat[("", "secrets", "")] == {"get", "create"}, "no cluster-wide list, watch or patch of Secrets"
+    assert flat[("", "secrets", "sluicegate-api-key")] == {"delete"}, "delete only the API key Secrets"
+    assert not {"apps", "autoscaling", "policy"} & {group for group, _, _ in flat}, "workloads only in its own namespace"
 
 
 def test_namespaced_role_verbs(release: Release) -> None:
@@ -87,29 +88,21 @@ def test_namespaced_role_verbs(release: Release) -> None:
     flat = grants(role["rules"])
 
     assert role["metadata"]["namespace"] == NAMESPACE
-    assert flat[("apps", "deployments")] == MANAGE
-    assert flat[("", "services")] == MANAGE
-    assert flat[("", "configmaps")] == MANAGE
-    assert flat[("autoscaling", "horizontalpodautoscalers")] == MANAGE
-    assert flat[("policy", "poddisruptionbudgets")] == MANAGE
-    assert flat[("", "secrets")] == {"delete"}, "mirrored Secrets are deleted only in the operator's namespace"
+    assert flat[("apps", "deployments", "")] == MANAGE
+    assert flat[("", "services", "")] == MANAGE
+    assert flat[("", "configmaps", "")] == MANAGE
+    assert flat[("", "secrets", "")] == MANAGE, "mirrored Secrets live in the operator's namespace"
+    assert flat[("autoscaling", "horizontalpodautoscalers", "")] == MANAGE
+    assert flat[("policy", "poddisruptionbudgets", "")] == MANAGE
 
 
-def _declared_rules() -> Any:
-    # TODO: read the rules from sluicegate.operator once it exports them; until then the
-    # comparison below skips. Remove the skip when the operator package declares its rules.
-    try:
-        module = importlib.import_module("sluicegate.operator")
-    except ModuleNotFoundError:
-        return None
-    return getattr(module, "rbac_rules", None)
+def test_cluster_rules_match_operator(release: Release) -> None:
+    chart_rules = release.get("ClusterRole", "sluicegate-operator")["rules"]
+
+    assert grants(chart_rules) == grants(_rbac.cluster_role_rules())
 
 
-def test_rules_match_operator_declaration(release: Release) -> None:
-    declared = _declared_rules()
-    if declared is None:
-        pytest.skip("sluicegate.operator declares no RBAC rules yet (expected sluicegate.operator.rbac_rules)")
-    rules = declared()
+def test_namespace_rules_match_operator(release: Release) -> None:
+    chart_rules = release.get("Role", "sluicegate-operator")["rules"]
 
-    assert grants(release.get("ClusterRole", "sluicegate-operator")["rules"]) == grants(rules["cluster"])
-    assert grants(release.get("Role", "sluicegate-operator")["rules"]) == grants(rules["namespace"])
+    assert grants(chart_rules) == grants(_rbac.namespace_role_rules())

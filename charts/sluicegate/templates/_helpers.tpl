@@ -134,7 +134,15 @@ gateway:
   podDisruptionBudget:
     {{- toYaml .Values.gateway.podDisruptionBudget | nindent 4 }}
   resources:
-    {{- toYaml .Values.gateway.resources | nindent 4 }}
+    {{- range $section := list "requests" "limits" }}
+    {{- with index $.Values.gateway.resources $section }}
+    {{ $section }}:
+      {{- /* Quantities as strings: the operator reads them as strings, never numbers. */}}
+      {{- range $resource, $quantity := . }}
+      {{ $resource }}: {{ $quantity | toString | quote }}
+      {{- end }}
+    {{- end }}
+    {{- end }}
   port: {{ .Values.gateway.port }}
   ledgerSecretRef:
     name: {{ include "sluicegate.ledgerSecretName" . | quote }}
