@@ -1,0 +1,162 @@
+"""Opening a ledger from a URL, and what happens when its database cannot be reached.
+
+Covers: PostgreSQL and SQLite URLs (relative, absolute, in memory), rejected URLs with
+their passwords hidden, LedgerUnavailable for a refused port, a server that never
+answers, a statement stuck on a lock, a locked SQLite file and an unopenable path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pathlib
+import sqlite3
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from sluicegate import ledger
+from sluicegate.ledger import _connect
+from tests.ledger.conftest import budget
+
+
+def test_connect_picks_backend_by_scheme() -> None:
+    assert isinstance(ledger.connect("postgresql://postgres@127.0.0.1:5432/db"), ledger.PostgresLedger)
+    assert isinstance(ledger.connect("postgres://postgres@127.0.0.1/db"), ledger.PostgresLedger)
+    assert isinstance(ledger.connect("sqlite:///ledger.db"), ledger.SqliteLedger)
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("sqlite:///./sluicegate-ledger.db", "./sluicegate-ledger.db"),
+        ("sqlite:///data/ledger.db", "data/ledger.db"),
+        ("sqlite:////var/lib/sluicegate/ledger.db", "/var/lib/sluicegate/ledger.db"),
+        ("sqlite:///:memory:", ":memory:"),
+    ],
+)
+def test_sqlite_path_follows_url_convention(url: str, path: str) -> None:
+    assert _connect.sqlite_path(url) == path
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://root:hunter2@127.0.0.1/ledger", "unsupported ledger URL 'mysql://root:***@127.0.0.1/ledger'"),
+        ("ledger.db", "unsupported ledger URL 'ledger.db'"),
+        ("", "unsupported ledger URL ''"),
+        ("sqlite://host/ledger.db", "starts with three slashes"),
+        ("sqlite:///", "give a file path"),
+        ("sqlite:///ledger.db?mode=ro", "give a file path and no query"),
+    ],
+)
+def test_connect_rejects_other_urls(url: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message.replace("?", r"\?").replace("*", r"\*")) as caught:
+        ledger.connect(url)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_redact_url_hides_only_password() -> None:
+    assert _connect.redact_url("postgresql://app:s3cret@db.internal:5432/ledger") == "postgresql://app:***@db.internal:5432/ledger"
+    assert _connect.redact_url("postgresql://app@127.0.0.1/ledger") == "postgresql://app@127.0.0.1/ledger"
+
+
+async def test_memory_ledger_works_in_one_process() -> None:
+    memory = ledger.connect("sqlite:///:memory:")
+    try:
+        await memory.migrate()
+        reservation = await memory.reserve(namespace="team-a", budgets=[budget()], amount_nano=5, ttl_seconds=60)
+        assert reservation.amount_nano == 5
+    finally:
+        await memory.close()
+
+
+async def test_refused_port_is_unavailable() -> None:
+    unreachable = ledger.PostgresLedger(dsn="postgresql://sluicegate:hunter2@127.0.0.1:9/ledger", command_timeout=2)
+    try:
+        with pytest.raises(ledger.LedgerUnavailable) as caught:
+            await unreachable.migrate()
+    finally:
+        await unreachable.close()
+    assert isinstance(caught.value.__cause__, OSError)
+    assert "hunter2" not in str(caught.value)
+
+
+@pytest.fixture
+async def silent_server() -> AsyncIterator[int]:
+    """Port of a TCP server on 127.0.0.1 that accepts connections and never answers."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    yield server.sockets[0].getsockname()[1]
+    for writer in accepted:
+        writer.close()
+    server.close()
+    await server.wait_closed()
+
+
+async def test_silent_server_is_unavailable_within_timeout(silent_server: int) -> None:
+    stuck = ledger.PostgresLedger(dsn=f"postgresql://postgres@127.0.0.1:{silent_server}/ledger", command_timeout=0.5)
+    try:
+        with pytest.raises(ledger.LedgerUnavailable) as caught:
+            await asyncio.wait_for(stuck.migrate(), timeout=10)
+    finally:
+        await stuck.close()
+    assert isinstance(caught.value.__cause__, TimeoutError)
+
+
+@pytest.mark.postgres
+async def test_statement_stuck_on_lock_is_unavailable(postgres_url: str) -> None:
+    target = ledger.PostgresLedger(dsn=postgres_url, command_timeout=1)
+    blocker = await asyncpg.connect(postgres_url)
+    try:
+        await target.migrate()
+        monthly = budget()
+        await target.reserve(namespace="team-a", budgets=[monthly], amount_nano=1, ttl_seconds=60)
+        transaction = blocker.transaction()
+        await transaction.start()
+        await blocker.execute("SELECT * FROM sluicegate_windows FOR UPDATE")
+
+        with pytest.raises(ledger.LedgerUnavailable):
+            await asyncio.wait_for(
+                target.reserve(namespace="team-a", budgets=[monthly], amount_nano=1, ttl_seconds=60), timeout=10
+            )
+
+        await transaction.rollback()
+        # The pool recovers once the lock is gone.
+        await target.reserve(namespace="team-a", budgets=[monthly], amount_nano=1, ttl_seconds=60)
+    finally:
+        await blocker.close()
+        await target.close()
+
+
+async def test_locked_sqlite_file_is_unavailable(sqlite_url: str) -> None:
+    path = _connect.sqlite_path(sqlite_url)
+    first = ledger.connect(sqlite_url)
+    await first.migrate()
+    await first.close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    target = ledger.SqliteLedger(path, busy_timeout=0.2)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        with pytest.raises(ledger.LedgerUnavailable, match="SQLITE_BUSY") as caught:
+            await target.reserve(namespace="team-a", budgets=[budget()], amount_nano=1, ttl_seconds=60)
+        assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
+        holder.execute("ROLLBACK")
+        await target.reserve(namespace="team-a", budgets=[budget()], amount_nano=1, ttl_seconds=60)
+    finally:
+        holder.close()
+        await target.close()
+
+
+async def test_unopenable_sqlite_path_is_unavailable(tmp_path: pathlib.Path) -> None:
+    missing = ledger.connect(f"sqlite:///{os.fspath(tmp_path)}/no-such-folder/ledger.db")
+    try:
+        with pytest.raises(ledger.LedgerUnavailable, match="SQLITE_CANTOPEN"):
+            await missing.migrate()
+    finally:
+        await missing.close()
