@@ -2,7 +2,7 @@
 
 ``sluicegate replay`` reads a JSONL workload, sends each line to the gateway's
 ``/v1/chat/completions`` with bounded concurrency, and records what the gateway's
-response headers say about each request: the route that answered
+response headers report about each request: the route that answered
 (``X-Sluicegate-Route``), the decision (``X-Sluicegate-Decision``) and the cost
 (``X-Sluicegate-Cost-USD``). A line is either an OpenAI chat request body or an object
 with a ``prompt`` field, such as the rows of ``data/routellm_*.jsonl``.
@@ -58,7 +58,7 @@ class ReplayRequest:
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
-    """What the gateway returned for one request.
+    """The gateway's response to one request, as the replay recorded it.
 
     ``status`` is None when no HTTP response came (a connection error or a timeout), and
     ``error`` then names the transport error. ``finished_seconds`` counts from the start

@@ -16,10 +16,10 @@ with "complex" as the positive class:
 - a random router that sends the same share to cloud, as expected values: its PGR equals
   its cloud share, so a useful router lies above that diagonal.
 
-The cost model is an estimate, because the files hold no token counts: a prompt is
+The cost model is an estimate, because the files contain no token counts. A prompt is
 ``ceil(characters / 4)`` tokens (the usual average for English text under BPE tokenizers)
-plus ``TEMPLATE_TOKENS`` for the chat template, and every answer is ``output_tokens``
-tokens on both routes. Money stays in integer nano-USD.
+plus ``TEMPLATE_TOKENS`` for the chat template. Every answer is ``output_tokens`` tokens
+on both routes. Money stays in integer nano-USD.
 
 Reading the file is the only I/O here; the command module prints.
 """
@@ -282,7 +282,7 @@ def sweep(rows: Sequence[LabeledPrompt], *, settings: api.Classifier, costs: Cos
     prepared = _prepare(rows, costs)
     lengths = sorted(len(row.prompt) for row in rows)
     thresholds = sorted({max(1, lengths[len(lengths) * decile // 10]) for decile in range(10)} | {settings.long_prompt_chars, lengths[-1] + 1})
-    most_signals = max(len(routing.classify_text(row.prompt, settings=settings.model_copy(update={"long_prompt_chars": 1})).signals) for row in rows)
+    max_signals = max(len(routing.classify_text(row.prompt, settings=settings.model_copy(update={"long_prompt_chars": 1})).signals) for row in rows)
 
     # A request is complex when its signal count reaches complexAtSignals, so one
     # classification per longPromptChars serves every complexAtSignals.
@@ -290,7 +290,7 @@ def sweep(rows: Sequence[LabeledPrompt], *, settings: api.Classifier, costs: Cos
     for long_prompt_chars in thresholds:
         setting = settings.model_copy(update={"long_prompt_chars": long_prompt_chars})
         counts = [len(routing.classify_text(row.prompt, settings=setting).signals) for row in rows]
-        for complex_at_signals in range(1, most_signals + 2):
+        for complex_at_signals in range(1, max_signals + 2):
             routes = [count >= complex_at_signals for count in counts]
             scored = setting.model_copy(update={"complex_at_signals": complex_at_signals})
             points.append(_score(prepared, routes, settings=scored))

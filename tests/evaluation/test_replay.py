@@ -1,9 +1,12 @@
 """``sluicegate replay`` against a fake gateway on 127.0.0.1.
 
-Covers: counting routes, decisions, escalations, rejections and errors from real HTTP
-responses; spend summed from the cost header against the all-cloud cost of the reported
-usage; latency percentiles; the concurrency bound and the total time bound; the HTML
-page; and bad workloads, options and gateways getting clear errors.
+Covers:
+
+- counting routes, decisions, escalations, rejections and errors from real HTTP responses;
+- spend summed from the cost header, against the all-cloud cost of the reported usage;
+- latency percentiles, the concurrency bound and the total time bound;
+- the HTML page;
+- bad workloads, options and gateways getting clear errors.
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ def test_report_counts_routes_decisions_and_rejections(
     assert "  cloud         2 requests" in output
 
 
-def test_prompt_lines_and_chat_bodies_are_sent_as_chat_requests(
+def test_workload_lines_become_chat_requests(
     gateway: fake_gateway.FakeGateway, tmp_path: pathlib.Path
 ) -> None:
     workload = write_workload(tmp_path / "work.jsonl", [WORKLOAD[0], WORKLOAD[-1]])

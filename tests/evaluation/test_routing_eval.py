@@ -126,7 +126,7 @@ def test_pgr_is_undefined_when_models_tie(tmp_path: pathlib.Path) -> None:
     assert evaluation.router.confusion.precision is None
 
 
-def test_sweep_frontier_rises_from_all_local_to_all_cloud(labeled: pathlib.Path) -> None:
+def test_sweep_frontier_rises(labeled: pathlib.Path) -> None:
     rows, _ = _routing_eval.load_rows(labeled)
     sweep = _routing_eval.sweep(rows, settings=api.Classifier(), costs=COSTS)
     shares = [point.cloud_share for point in sweep.frontier]

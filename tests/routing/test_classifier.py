@@ -1,9 +1,12 @@
 """The zero-token classifier and ``sluicegate classify``.
 
-Covers: which signal each kind of prompt fires, the caller's hint deciding first, extra
-patterns from the policy, the complexAtSignals and longPromptChars thresholds, tool
-definitions, which text of a conversation each signal reads, and the command line with
-and without a RoutePolicy file.
+Covers:
+
+- which signal each kind of prompt fires;
+- the caller's hint deciding first, and extra patterns from the policy;
+- the complexAtSignals and longPromptChars thresholds, and tool definitions;
+- which text of a conversation each signal reads;
+- the command line with and without a RoutePolicy file.
 """
 
 from __future__ import annotations
@@ -175,7 +178,7 @@ def test_conversation_without_user_turn_reads_last_text() -> None:
     assert routing.classify(messages=messages, settings=DEFAULTS).signals == ("math", "reasoning")
 
 
-def test_markers_in_the_middle_of_a_long_turn_are_not_read() -> None:
+def test_long_turn_middle_is_not_read() -> None:
     filler = "lorem ipsum dolor sit amet " * 200
     middle = filler + " prove it " + filler
     edge = filler + filler + " prove it"
@@ -183,7 +186,7 @@ def test_markers_in_the_middle_of_a_long_turn_are_not_read() -> None:
     assert "reasoning" in routing.classify_text(edge).signals
 
 
-def test_code_fence_anywhere_in_a_long_turn_is_read() -> None:
+def test_code_fence_found_anywhere() -> None:
     filler = "lorem ipsum dolor sit amet " * 200
     assert routing.classify_text(filler + "```\nx\n```" + filler).signals == ("long_prompt", "code")
 
