@@ -146,12 +146,6 @@ def parse_usage(raw: Any) -> _pricing.Usage | None:
         return None
 
 
-def openai_usage(usage: _pricing.Usage) -> dict[str, Any]:
-    """Write a Usage as an OpenAI usage object."""
-    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
-            "total_tokens": usage.total_tokens, "prompt_tokens_details": {"cached_tokens": usage.cached_tokens}}
-
-
 def _request(client: httpx.AsyncClient, target: _upstreams.Target, payload: dict[str, Any]) -> httpx.Request:
     headers = {"Content-Type": "application/json", "anthropic-version": ANTHROPIC_VERSION}
     if target.api_key:
@@ -190,7 +184,7 @@ async def complete(client: httpx.AsyncClient, target: _upstreams.Target, payload
         "choices": [{"index": 0, "message": message, "finish_reason": _FINISH_REASONS.get(body.get("stop_reason") or "", "stop")}],
     }
     if usage is not None:
-        completion["usage"] = openai_usage(usage)
+        completion["usage"] = _upstreams.openai_usage(usage)
     return _upstreams.Completion(body=completion, usage=usage)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from starlette.responses import JSONResponse, Response
 
 from sluicegate import api, ledger
-from sluicegate.gateway import _admission, _cache, _errors, _loopguard, _requests, _settling, _state, _streaming, _upstreams
+from sluicegate.gateway import _admission, _auth, _cache, _errors, _loopguard, _requests, _settling, _state, _streaming, _upstreams
 from sluicegate.ledger import Decision, Outcome
 
 logger = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ async def handle_chat(state: _state.GatewayState, *, authorization: str | None, 
     request_id = _admission.new_request_id()
 
     # The namespace comes from the key alone, before the body is even read.
-    key = _auth_key(authorization)
+    key = _auth.bearer_token(authorization)
     try:
         namespace = await state.auth.namespace_of(key)
     except ledger.LedgerUnavailable as error:
@@ -83,12 +83,6 @@ async def handle_chat(state: _state.GatewayState, *, authorization: str | None, 
     return await _complete_chat(state, admission, cache_key=cache_key)
 
 
-def _auth_key(authorization: str | None) -> str:
-    from sluicegate.gateway import _auth
-
-    return _auth.bearer_token(authorization)
-
-
 def _cache_key(plan: _admission.Plan) -> str | None:
     settings = plan.ns.policy.cache.response
     if not settings.enabled or not _cache.cacheable(plan.chat.raw):
@@ -108,7 +102,7 @@ async def _serve_cache_hit(state: _state.GatewayState, *, plan: _admission.Plan,
     except ledger.LedgerUnavailable as error:
         raise _admission.ledger_down(error) from None
     state.metrics.requests.labels(plan.ns.namespace, entry.route, Decision.CACHE_HIT.value, Outcome.CACHE_HIT.value).inc()
-    return JSONResponse(entry.body, headers=_headers(request_id=plan.request_id, route=entry.route,
+    return JSONResponse(entry.body, headers=response_headers(request_id=plan.request_id, route=entry.route,
                                                      decision=Decision.CACHE_HIT, cost_nano=0))
 
 
@@ -118,14 +112,14 @@ async def _complete_chat(state: _state.GatewayState, admission: _admission.Admis
     try:
         completion = await _call(state, admission)
     except _upstreams.UpstreamError as error:
-        await _finish_failed(state, admission, error, started=started)
-        escalation = await _escalation(state, admission, error)
+        await finish_failed(state, admission, error, started=started)
+        escalation = await admit_escalation(state, admission, error)
         started = time.monotonic()
         try:
             completion = await _call(state, escalation)
         except _upstreams.UpstreamError as cloud_error:
-            await _finish_failed(state, escalation, cloud_error, started=started, escalated_from=admission.attempt_id)
-            raise _upstream_failed(escalation, cloud_error) from None
+            await finish_failed(state, escalation, cloud_error, started=started, escalated_from=admission.attempt_id)
+            raise upstream_failed(escalation, cloud_error) from None
         admission, escalated_from = escalation, admission.attempt_id
 
     result = _settling.Result(outcome=Outcome.OK, usage=completion.usage)
@@ -137,7 +131,7 @@ async def _complete_chat(state: _state.GatewayState, admission: _admission.Admis
                                model=admission.route.target.model, raw=admission.plan.chat.raw)
         state.cache.put(key, body=completion.body, route=admission.route.name,
                         ttl_seconds=admission.plan.ns.policy.cache.response.ttl_seconds)
-    return JSONResponse(completion.body, headers=_headers(request_id=admission.plan.request_id, route=admission.route.name,
+    return JSONResponse(completion.body, headers=response_headers(request_id=admission.plan.request_id, route=admission.route.name,
                                                           decision=admission.decision, cost_nano=attempt.charged_nano))
 
 
@@ -165,7 +159,7 @@ def prepare_payload(admission: _admission.Admission, *, stream: bool) -> dict[st
     return payload
 
 
-async def _finish_failed(state: _state.GatewayState, admission: _admission.Admission, error: _upstreams.UpstreamError, *,
+async def finish_failed(state: _state.GatewayState, admission: _admission.Admission, error: _upstreams.UpstreamError, *,
                          started: float, escalated_from: str | None = None) -> None:
     logger.warning("%s route of namespace %s failed for request %s: %s", admission.route.name,
                    admission.plan.ns.namespace, admission.plan.request_id, error)
@@ -174,7 +168,7 @@ async def _finish_failed(state: _state.GatewayState, admission: _admission.Admis
     await _settling.settle(state.ledger, state.metrics, admission, attempt)
 
 
-async def _escalation(state: _state.GatewayState, failed: _admission.Admission,
+async def admit_escalation(state: _state.GatewayState, failed: _admission.Admission,
                       error: _upstreams.UpstreamError) -> _admission.Admission:
     """Admit the one cloud retry of a failed local call, or raise the error the client gets."""
     plan = failed.plan
@@ -183,7 +177,7 @@ async def _escalation(state: _state.GatewayState, failed: _admission.Admission,
         raise _client_error(error)
     if (failed.route.name != "local" or plan.forced_local or cloud is None
             or not plan.ns.policy.escalation.on_local_failure or not _upstreams.is_local_failure(error)):
-        raise _upstream_failed(failed, error)
+        raise upstream_failed(failed, error)
     try:
         escalation = await _admission.admit(ledger_=state.ledger, plan=plan, route=cloud, decision=Decision.ESCALATED,
                                             attempt_number=2, grace_seconds=state.settings.reservation_grace_seconds,
@@ -203,7 +197,7 @@ def _client_error(error: _upstreams.UpstreamRejected) -> _errors.GatewayError:
     return rejected
 
 
-def _upstream_failed(admission: _admission.Admission, error: _upstreams.UpstreamError) -> _errors.GatewayError:
+def upstream_failed(admission: _admission.Admission, error: _upstreams.UpstreamError) -> _errors.GatewayError:
     if isinstance(error, _upstreams.UpstreamRejected) and not _upstreams.is_local_failure(error):
         return _client_error(error)
     return _errors.UpstreamFailed(
@@ -212,7 +206,7 @@ def _upstream_failed(admission: _admission.Admission, error: _upstreams.Upstream
     )
 
 
-def _headers(*, request_id: str, route: str, decision: Decision, cost_nano: int | None = None,
+def response_headers(*, request_id: str, route: str, decision: Decision, cost_nano: int | None = None,
              reserved_nano: int | None = None) -> dict[str, str]:
     headers = {"X-Sluicegate-Route": route, "X-Sluicegate-Decision": decision.value, "X-Sluicegate-Request-Id": request_id}
     if cost_nano is not None:
@@ -220,9 +214,6 @@ def _headers(*, request_id: str, route: str, decision: Decision, cost_nano: int 
     if reserved_nano is not None:
         headers["X-Sluicegate-Reserved-USD"] = api.format_usd(reserved_nano)
     return headers
-
-
-response_headers = _headers
 
 
 async def _record_refusal(state: _state.GatewayState, *, request_id: ledger.RequestId, namespace: str, route: str,

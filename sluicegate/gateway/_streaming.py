@@ -26,6 +26,7 @@ from starlette.responses import StreamingResponse
 from sluicegate import ledger
 from sluicegate.gateway import _admission, _errors, _pipeline, _settling, _state, _upstreams
 from sluicegate.ledger import Outcome
+from sluicegate.routing import _pricing
 
 logger = logging.getLogger(__name__)
 
@@ -87,14 +88,14 @@ async def stream_chat(state: _state.GatewayState, admission: _admission.Admissio
     try:
         opened = await _open(state, admission)
     except _upstreams.UpstreamError as error:
-        await _pipeline._finish_failed(state, admission, error, started=started)
-        escalation = await _pipeline._escalation(state, admission, error)
+        await _pipeline.finish_failed(state, admission, error, started=started)
+        escalation = await _pipeline.admit_escalation(state, admission, error)
         escalated_from, started = admission.attempt_id, time.monotonic()
         try:
             opened = await _open(state, escalation)
         except _upstreams.UpstreamError as cloud_error:
-            await _pipeline._finish_failed(state, escalation, cloud_error, started=started, escalated_from=escalated_from)
-            raise _pipeline._upstream_failed(escalation, cloud_error) from None
+            await _pipeline.finish_failed(state, escalation, cloud_error, started=started, escalated_from=escalated_from)
+            raise _pipeline.upstream_failed(escalation, cloud_error) from None
         admission = escalation
 
     relay = _Relay(state=state, admission=admission, opened=opened, started=started, escalated_from=escalated_from)
@@ -210,7 +211,5 @@ class _Relay:
         await _settling.settle(self.state.ledger, self.state.metrics, admission, attempt)
 
 
-def _usage_chunk(usage: Any) -> dict[str, Any]:
-    from sluicegate.gateway import _anthropic
-
-    return {"object": "chat.completion.chunk", "choices": [], "usage": _anthropic.openai_usage(usage)}
+def _usage_chunk(usage: _pricing.Usage) -> dict[str, Any]:
+    return {"object": "chat.completion.chunk", "choices": [], "usage": _upstreams.openai_usage(usage)}

@@ -143,6 +143,12 @@ def parse_openai_usage(raw: Any) -> _pricing.Usage | None:
         return None
 
 
+def openai_usage(usage: _pricing.Usage) -> dict[str, Any]:
+    """Write a Usage as an OpenAI usage object."""
+    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens, "prompt_tokens_details": {"cached_tokens": usage.cached_tokens}}
+
+
 def rejected_from_response(status: int, text: str) -> UpstreamRejected:
     """Build UpstreamRejected from an error response body of OpenAI's or Anthropic's shape."""
     code = error_type = None
