@@ -38,8 +38,11 @@ PRUNED_KINDS = (
 def applied_hash(obj: Mapping[str, Any]) -> str:
     """Return a stable hash of a desired object, without its own hash annotation."""
     body = copy.deepcopy(dict(obj))
-    annotations = body.get("metadata", {}).get("annotations", {})
+    metadata = body.get("metadata", {})
+    annotations = metadata.get("annotations", {})
     annotations.pop(_names.APPLIED_HASH_ANNOTATION, None)
+    if "annotations" in metadata and not annotations:
+        del metadata["annotations"]
     text = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 

@@ -53,12 +53,14 @@ class BudgetStatusSync:
         settings: OperatorSettings,
         lock: asyncio.Lock,
         webhook_transport: httpx.AsyncBaseTransport | None = None,  # tests pass a MockTransport
+        webhook_pause_seconds: float = 1.0,  # tests pass 0 to skip the pauses between attempts
     ) -> None:
         self._api = api
         self._ledger = ledger
         self._settings = settings
         self._lock = lock
         self._webhook_transport = webhook_transport
+        self._webhook_pause_seconds = webhook_pause_seconds
 
     async def sync(self, raw_budget: Mapping[str, Any]) -> BudgetReading | None:
         """Update one budget's status; return None for an invalid budget, which has no spend to show.
@@ -112,7 +114,11 @@ class BudgetStatusSync:
             return
         try:
             await _alerts.post_webhook(
-                url, alert.payload(), timeout_seconds=self._settings.webhook_timeout_seconds, transport=self._webhook_transport
+                url,
+                alert.payload(),
+                timeout_seconds=self._settings.webhook_timeout_seconds,
+                transport=self._webhook_transport,
+                pause_seconds=self._webhook_pause_seconds,
             )
         except _alerts.WebhookError as error:
             # The Event above already records the crossing; the failure gets its own Event.

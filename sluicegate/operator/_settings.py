@@ -40,7 +40,7 @@ class Autoscaling(_FleetModel):
     enabled: bool = True
     min_replicas: int = pydantic.Field(default=2, ge=1)
     max_replicas: int = pydantic.Field(default=10, ge=1)
-    target_cpu_utilization_percentage: int = pydantic.Field(default=70, ge=1, le=100)
+    target_cpu_utilization_percentage: int = pydantic.Field(default=70, ge=1, le=100, alias="targetCPUUtilizationPercentage")
 
     @pydantic.model_validator(mode="after")
     def _ordered(self) -> Autoscaling:

@@ -22,6 +22,9 @@ from sluicegate.operator._settings import OperatorSettings, SettingsError, build
 
 EXIT_INVALID = 1
 EXIT_USAGE = 2
+RBAC_HEADER = (
+    "# The sluicegate operator's RBAC, written by `sluicegate operator rbac`; docs/operations.md gives each rule's reason.\n"
+)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -141,6 +144,7 @@ def print_rbac(args: argparse.Namespace) -> int:
     except SettingsError as error:
         print(f"sluicegate operator rbac: {error}", file=sys.stderr)
         return EXIT_USAGE
+    sys.stdout.write(RBAC_HEADER)
     sys.stdout.write(dump_yaml(_rbac.render(namespace=settings.namespace, service_account=args.service_account)))
     return 0
 

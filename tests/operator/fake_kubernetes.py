@@ -90,6 +90,7 @@ class FakeKubernetes:
     def __init__(self) -> None:
         self.objects: dict[Key, RawObject] = {}
         self.writes: list[Write] = []
+        self.reads: list[str] = []  # "get Kind" or "list Kind", in call order
         self._versions = itertools.count(1)
         self._failures: dict[str, Exception] = {}
 
@@ -151,6 +152,7 @@ class FakeKubernetes:
 
     async def get(self, *, api_version: str, kind: str, namespace: str | None, name: str) -> RawObject | None:
         self._check("get")
+        self.reads.append(f"get {kind}")
         stored = self.objects.get((api_version, kind, namespace or "", name))
         return copy.deepcopy(stored) if stored is not None else None
 
@@ -158,6 +160,7 @@ class FakeKubernetes:
         self, *, api_version: str, kind: str, namespace: str | None, label_selector: str | None = None
     ) -> list[RawObject]:
         self._check("list")
+        self.reads.append(f"list {kind}")
         result = []
         for (stored_version, stored_kind, stored_namespace, _), obj in sorted(self.objects.items()):
             if (stored_version, stored_kind) != (api_version, kind):
