@@ -3,6 +3,7 @@
 from sluicegate.ledger._clock import Clock
 from sluicegate.ledger._connect import connect
 from sluicegate.ledger._postgres import PostgresLedger
+from sluicegate.ledger._postgres import create_pool as create_postgres_pool
 from sluicegate.ledger._protocol import (
     ApiKeyInfo,
     Attempt,
@@ -51,6 +52,7 @@ __all__ = [
     "UsageSource",
     "WindowKey",
     "connect",
+    "create_postgres_pool",
     "window_bounds",
     "window_key",
 ]

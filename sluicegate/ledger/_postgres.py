@@ -20,7 +20,7 @@ import dataclasses
 import datetime
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import asyncpg
@@ -106,9 +106,41 @@ GROUP BY namespace, route, model, start
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
-    """Skip asyncpg's reset query on release: the ledger sets no session state, and the
-    reset would cost every operation a second round trip. asyncpg still rolls back an
-    open transaction before calling this."""
+    """Skip asyncpg's reset query when a connection goes back to the pool.
+
+    The ledger sets no session state, and the reset would cost every operation a second
+    round trip. asyncpg still rolls back an open transaction before calling this.
+    """
+
+
+async def create_pool(
+    dsn: str,
+    *,
+    command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
+    min_size: int = DEFAULT_MIN_POOL_SIZE,
+    max_size: int = DEFAULT_MAX_POOL_SIZE,
+    init: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+) -> asyncpg.Pool:
+    """Open an asyncpg pool set up as the ledger needs it, for ``PostgresLedger(pool=...)``.
+
+    ``command_timeout`` (seconds) bounds connecting and every statement. Connections go
+    back to the pool without asyncpg's reset query, which would double the round trips
+    of each ledger operation; so share this pool only with code that, like the ledger,
+    leaves no session state behind (no SET, LISTEN or session advisory locks).
+    Raises LedgerUnavailable when the server cannot be reached.
+    """
+    with _translated("connect"):
+        pool: asyncpg.Pool = await asyncpg.create_pool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            command_timeout=command_timeout,
+            timeout=command_timeout,
+            reset=_keep_session,
+            init=init,
+            server_settings={"application_name": "sluicegate"},
+        )
+    return pool
 
 
 class PostgresLedger:
@@ -147,16 +179,13 @@ class PostgresLedger:
         # NOTE: asyncpg.create_pool needs a running loop, so the pool opens on first use.
         async with self._open_lock:
             if self._pool is None:
-                with _translated("connect"):
-                    self._pool = await asyncpg.create_pool(
-                        self._dsn,
-                        min_size=self._min_pool_size,
-                        max_size=self._max_pool_size,
-                        command_timeout=self._command_timeout,
-                        timeout=self._command_timeout,
-                        reset=_keep_session,
-                        server_settings={"application_name": "sluicegate"},
-                    )
+                assert self._dsn is not None  # the constructor takes a dsn when it gets no pool
+                self._pool = await create_pool(
+                    self._dsn,
+                    command_timeout=self._command_timeout,
+                    min_size=self._min_pool_size,
+                    max_size=self._max_pool_size,
+                )
         return self._pool
 
     @contextlib.asynccontextmanager

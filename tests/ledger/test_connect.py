@@ -2,7 +2,8 @@
 
 Covers: PostgreSQL and SQLite URLs (relative, absolute, in memory), rejected URLs with
 their passwords hidden, LedgerUnavailable for a refused port, a server that never
-answers, a statement stuck on a lock, a locked SQLite file and an unopenable path.
+answers, a statement stuck on a lock, a locked SQLite file and an unopenable path; one
+statement per reserve, settle and record on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 
 from sluicegate import ledger
 from sluicegate.ledger import _connect
-from tests.ledger.conftest import budget
+from tests.ledger.conftest import FakeClock, attempt, budget
 
 
 def test_connect_picks_backend_by_scheme() -> None:
@@ -160,3 +161,39 @@ async def test_unopenable_sqlite_path_is_unavailable(tmp_path: pathlib.Path) -> 
             await missing.migrate()
     finally:
         await missing.close()
+
+
+@pytest.mark.postgres
+async def test_postgres_operations_take_one_statement_each(postgres_url: str, clock: FakeClock) -> None:
+    statements: list[str] = []
+
+    async def log_statements(connection: asyncpg.Connection) -> None:
+        connection.add_query_logger(lambda record: statements.append(record.query))
+
+    pool = await ledger.create_postgres_pool(postgres_url, min_size=1, max_size=1, init=log_statements)
+    shared = ledger.PostgresLedger(pool=pool, clock=clock)
+    try:
+        await shared.migrate()
+        monthly = budget()
+        # The first use of each statement on a connection also prepares it and looks up
+        # its types; the common path is every use after that.
+        warm = await shared.reserve(namespace="team-a", budgets=[monthly], amount_nano=5, ttl_seconds=60)
+        await shared.settle(warm, attempt(charged_nano=5))
+        await shared.record(attempt(attempt_id="warm", outcome=ledger.Outcome.REJECTED))
+        statements.clear()
+
+        reservation = await shared.reserve(namespace="team-a", budgets=[monthly], amount_nano=5, ttl_seconds=60)
+        reserve_statements, statements[:] = list(statements), []
+        await shared.settle(reservation, attempt(charged_nano=5))
+        settle_statements, statements[:] = list(statements), []
+        await shared.record(attempt(attempt_id="refused", outcome=ledger.Outcome.REJECTED))
+        record_statements = list(statements)
+    finally:
+        await shared.close()
+        pool_closed = pool.is_closing()
+        await pool.close()
+
+    assert [("sluicegate_reserve(" in text) for text in reserve_statements] == [True]
+    assert [("sluicegate_finish(" in text) for text in settle_statements] == [True]
+    assert [("sluicegate_record(" in text) for text in record_statements] == [True]
+    assert pool_closed is False  # close() leaves an injected pool open
