@@ -1,7 +1,7 @@
 """The PostgreSQL ledger: the one shared by every gateway replica of a fleet.
 
 Reserve, settle, release and record each call one server-side function created by the
-migration (``sql/postgres_0001_initial.sql``), so each costs one round trip: the
+migration (``sql/postgres_0001_initial.sql``), so each costs one round trip. The
 function locks the window rows in id order, checks the ceilings and updates them inside
 the server, never as a read and a separate write from here. The ledger clock is the
 server's ``clock_timestamp()`` read through ``OffsetClock``, so a reserve does not spend
@@ -125,7 +125,7 @@ async def create_pool(
 
     ``command_timeout`` (seconds) bounds connecting and every statement. Connections go
     back to the pool without asyncpg's reset query, which would double the round trips
-    of each ledger operation; so share this pool only with code that, like the ledger,
+    of each ledger operation. Share this pool only with code that, like the ledger,
     leaves no session state behind (no SET, LISTEN or session advisory locks).
     Raises LedgerUnavailable when the server cannot be reached.
     """

@@ -1,9 +1,11 @@
 """``sluicegate keys`` and ``sluicegate ledger`` through ``sluicegate.cli.main``, on both backends.
 
-Covers: a created key printed alone on stdout and usable at once; listing without
-secrets; revoking, twice; the report as a table and as JSON, with windows from the
-stored budgets or from ``--config``; the ledger URL from ``--ledger``, from
-SLUICEGATE_LEDGER_URL and by default; exit codes and messages for bad input.
+Covers:
+- a created key, printed alone on stdout and usable at once;
+- listing keys without secrets, and revoking a key twice;
+- the report as a table and as JSON, with windows from stored budgets or ``--config``;
+- the ledger URL from ``--ledger``, from SLUICEGATE_LEDGER_URL, and by default;
+- exit codes and messages for bad input.
 """
 
 from __future__ import annotations
@@ -71,8 +73,10 @@ def test_keys_list_and_revoke(ledger_url: str, capsys: pytest.CaptureFixture[str
     assert cli.main(["keys", "list", "--ledger", ledger_url]) == 0
     listing = capsys.readouterr().out
     assert listing.splitlines()[0].split() == ["KEY", "ID", "NAMESPACE", "CREATED", "REVOKED"]
-    assert id_a in listing and "team-b" in listing
-    assert key_a not in listing and key_b not in listing
+    assert id_a in listing
+    assert "team-b" in listing
+    assert key_a not in listing
+    assert key_b not in listing
 
     assert cli.main(["keys", "list", "--namespace", "team-b", "--ledger", ledger_url]) == 0
     assert id_a not in capsys.readouterr().out

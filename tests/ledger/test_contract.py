@@ -1,9 +1,10 @@
 """The Ledger contract, run against PostgreSQL and SQLite alike.
 
-Covers: reserve (all budgets or none, shared windows, $0 calls, "0" ceilings, expired
-holds given back), settle (charges above the hold, twice, unknown, after the TTL with and
-without the hold given back), release, renew, record, budget_states, attempts,
-sync_budgets and report, API keys, argument checks, and rows kept as history.
+Covers:
+- reserve: all budgets or none, shared windows, $0 calls, "0" ceilings, expired holds given back;
+- settle: charges above the hold, twice, unknown, after the TTL with and without the hold given back;
+- release, renew, record, budget_states and attempts;
+- sync_budgets and report, API keys, argument checks, and rows kept as history.
 """
 
 from __future__ import annotations
@@ -186,7 +187,7 @@ async def test_settle_after_hold_given_back_still_charges(
     monthly = budget()
     lapsed = await ledger_db.reserve(namespace="team-a", budgets=[monthly], amount_nano=usd("0.50"), ttl_seconds=60)
     clock.advance(seconds=61)
-    # This reserve sees the lapsed hold and gives it back.
+    # This reserve finds the lapsed hold and gives it back.
     current = await ledger_db.reserve(namespace="team-a", budgets=[monthly], amount_nano=usd("0.20"), ttl_seconds=60)
     assert await query(ledger_url, f"SELECT state FROM sluicegate_reservations WHERE id = '{lapsed.id}'") == [("expired",)]
 
