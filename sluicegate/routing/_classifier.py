@@ -132,7 +132,10 @@ _MATH_WORDS = frozenset(
     tan lim modulo probability variance factorial permutations combinations
     """.split()
 )
-_MATH_SYMBOLS = re.compile(r"[∑∫√≤≥≠∞π∂∆±×÷∈∀∃≈]|\\(?:frac|sqrt|sum|int|prod|lim|cdot|times|leq|geq|neq|infty|partial)")
+# Two patterns, because a lone character class lets the regex engine scan fast, and
+# LaTeX commands are looked for only when the text has a backslash.
+_MATH_SYMBOLS = re.compile(r"[∑∫√≤≥≠∞π∂∆±×÷∈∀∃≈]")
+_LATEX_COMMANDS = re.compile(r"\\(?:frac|sqrt|sum|int|prod|lim|cdot|times|leq|geq|neq|infty|partial)")
 # An operator, then checked for a number, a lone letter (a variable) or a bracket on each side.
 _OPERATOR = re.compile(r"[=^*/<>+]")
 
@@ -255,12 +258,19 @@ def _has_code(turn: str, window: str, words: set[str]) -> bool:
     # Fences are searched in the whole turn: a substring test is cheap at any size.
     if any(fence in turn for fence in _CODE_FENCES):
         return True
-    syntax = sum(1 for marker in _CODE_SYNTAX if marker in window)
-    return syntax >= 2 or (syntax >= 1 and not _CODE_WORDS.isdisjoint(words))
+    found = 0
+    for marker in _CODE_SYNTAX:
+        if marker in window:
+            found += 1
+            if found == 2:
+                return True
+    return found == 1 and not _CODE_WORDS.isdisjoint(words)
 
 
 def _has_math(window: str, words: set[str]) -> bool:
     if not _MATH_WORDS.isdisjoint(words) or _MATH_SYMBOLS.search(window):
+        return True
+    if "\\" in window and _LATEX_COMMANDS.search(window):
         return True
     for match in itertools.islice(_OPERATOR.finditer(window), 32):
         if _is_operand(window, match.start() - 1, step=-1) and _is_operand(window, match.end(), step=1):
