@@ -40,8 +40,8 @@ _CODE = (
 
 
 def _long_prompt(size: int, *, code: bool = True) -> str:
-    # A request at both edges and a paste in the middle, as agents send. Prose alone is the
-    # slowest case, because no code check finds its answer early.
+    # A request at both edges and a paste in the middle, as agents send. With prose alone,
+    # every code check reads the whole window because none finds code early.
     head = "Review the text below and explain why the totals drift.\n"
     tail = "\nWhat is the root cause?"
     body = ""

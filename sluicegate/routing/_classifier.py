@@ -3,14 +3,16 @@
 The gateway classifies every request before it spends a token, so the classifier uses
 regular expressions, substring tests and word sets only, never a model call, and it costs
 microseconds (``benchmarks/classifier_bench.py`` measures it). Each test that fires is a
-named *signal*; a request is complex when ``complexAtSignals`` signals fire, and the
-names travel with the decision so every route can be explained.
+named *signal*. A request is complex when ``complexAtSignals`` signals fire, and the
+names travel with the decision so every route can be explained. The signals were checked
+against labeled benchmark prompts with ``sluicegate eval routing``, and
+``docs/routing-evaluation.md`` states what was tuned on which data.
 
 Which text each signal reads, and why:
 
 - ``long_prompt`` counts the characters of the whole conversation, every role included,
   because all of it is sent upstream: a long context strains a small local model's
-  context window and its attention no matter which turn holds the bulk.
+  context window and its attention no matter which turn contains most of it.
 - ``code``, ``math``, ``clauses``, ``reasoning``, ``multi_hop`` and the policy's
   ``extraComplexPatterns`` read the last user turn only. That turn is the request being
   answered now. System prompts are boilerplate that would fire the same markers on every
@@ -19,8 +21,9 @@ Which text each signal reads, and why:
 - The built-in markers read only the first and last ``EDGE_CHARS`` characters of that turn.
   Instructions sit at the edges of a message, and pasted material (code, logs,
   documents) fills the middle, so the edges show both the request and the kind of paste.
-  This keeps the cost bounded for prompts of any size. The extra patterns read the whole
-  turn because users write them for content that may sit anywhere.
+  This keeps the cost bounded for prompts of any size. Code fences and the extra patterns
+  are searched in the whole turn: a fence is a cheap substring test, and users write
+  patterns for content that may sit anywhere.
 - ``tools`` fires when the request defines tools: a model must choose and call functions
   and read their results, which small local models do poorly.
 
@@ -49,7 +52,7 @@ CLAUSES_AT = 5
 
 _PUNCTUATION_TO_SPACE = str.maketrans({character: " " for character in ".,;:!?()[]{}<>\"'`*_=+/\\|~"})
 
-# Words whose presence asks for reasoning rather than recall.
+# Words that request reasoning rather than recall.
 _REASONING_WORDS = frozenset(
     """
     prove derive analyze analyse tradeoff tradeoffs trade-off trade-offs compare contrast
@@ -255,7 +258,8 @@ def _marker_signals(turn: str) -> list[str]:
 
 
 def _has_code(turn: str, window: str, words: set[str]) -> bool:
-    # Fences are searched in the whole turn: a substring test is cheap at any size.
+    # Fences are searched in the whole turn, because a paste may open far from either edge
+    # and a substring test costs little per character.
     if any(fence in turn for fence in _CODE_FENCES):
         return True
     found = 0
@@ -279,8 +283,8 @@ def _has_math(window: str, words: set[str]) -> bool:
 
 
 def _is_operand(text: str, index: int, *, step: int) -> bool:
-    # Skip one space, then accept a digit, a bracket, or a letter that stands alone (a
-    # variable such as the x in "x = 3"), but not a word: "and/or" is prose, not math.
+    # Skip one space, then accept a digit, a bracket, or a single letter (a variable such
+    # as the x in "x = 3"), but not a word: "and/or" is prose, not math.
     if 0 <= index < len(text) and text[index] == " ":
         index += step
     if not 0 <= index < len(text):
