@@ -7,6 +7,10 @@ was added, changed or removed since the last apply) and still contain every desi
 apply as field manager ``sluicegate`` with ``force``, which takes the fields back. So a
 steady state costs one GET per object and no writes, and the API server's own
 bookkeeping (resourceVersion, managedFields) does not churn.
+
+An object that exists with an ``app.kubernetes.io/managed-by`` label naming someone else
+(for example the gateway ServiceAccount that the Helm chart creates, with its image pull
+Secrets) is left alone: the operator creates such objects only where nobody else does.
 """
 
 from __future__ import annotations
@@ -14,11 +18,14 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sluicegate.operator import _names
 from sluicegate.operator._kubernetes import KubernetesApi
+
+logger = logging.getLogger(__name__)
 
 RawObject = dict[str, Any]
 
@@ -71,6 +78,11 @@ def contains(live: Any, desired: Any) -> bool:
     return bool(live == desired)
 
 
+def _managed_by_other(live: Mapping[str, Any]) -> bool:
+    manager = ((live.get("metadata") or {}).get("labels") or {}).get(_names.MANAGED_BY)
+    return manager is not None and manager != _names.FIELD_MANAGER
+
+
 def _key(obj: Mapping[str, Any]) -> tuple[str, str, str, str]:
     metadata = obj.get("metadata", {})
     return (str(obj.get("apiVersion")), str(obj.get("kind")), str(metadata.get("namespace", "")), str(metadata.get("name")))
@@ -91,6 +103,10 @@ class Applier:
             api_version=desired["apiVersion"], kind=desired["kind"], namespace=metadata.get("namespace"), name=metadata["name"]
         )
         if live is not None and contains(live, desired):
+            return False
+        if live is not None and _managed_by_other(live):
+            logger.debug("%s %s/%s is managed by %s; leaving it alone", desired["kind"], metadata.get("namespace"),
+                         metadata["name"], live["metadata"]["labels"][_names.MANAGED_BY])
             return False
         await self._api.apply(desired, field_manager=self._field_manager)
         return True

@@ -3,7 +3,8 @@
 Covers: applying the same desired object twice writes once, though the server adds
 defaults; a changed or removed desired field is written; an out-of-band edit of an owned
 field or a deleted object is repaired; pruning deletes only unlisted managed objects in
-the operator's namespace; `contains` compares maps as subsets and lists item by item.
+the operator's namespace; an object another manager (Helm) created is left alone;
+`contains` compares maps as subsets and lists item by item.
 """
 
 from __future__ import annotations
@@ -142,3 +143,21 @@ def test_contains_compares_lists_itemwise() -> None:
 def test_applied_hash_ignores_own_annotation() -> None:
     deployment = _gateway(_fleet_objects())
     assert _applying.applied_hash(_applying.with_hash(deployment)) == _applying.applied_hash(deployment)
+
+
+async def test_object_managed_by_helm_is_left_alone() -> None:
+    fake = FakeKubernetes()
+    applier = _applying.Applier(fake)
+    objects = _fleet_objects()
+    (account,) = [obj for obj in objects if obj["kind"] == "ServiceAccount"]
+    helm_account = fake.seed({
+        "apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": account["metadata"]["name"], "namespace": "sluicegate-system",
+                     "labels": {_names.MANAGED_BY: "Helm"}},
+        "imagePullSecrets": [{"name": "registry"}],
+    })
+
+    assert await applier.apply(account) is False
+    assert fake.find("ServiceAccount", account["metadata"]["name"], "sluicegate-system") == helm_account
+    assert await applier.prune(namespace="sluicegate-system", desired=[]) == []
+    assert fake.find("ServiceAccount", account["metadata"]["name"], "sluicegate-system") == helm_account

@@ -173,3 +173,16 @@ def test_run_requires_ledger(capsys: pytest.CaptureFixture[str], monkeypatch: py
     monkeypatch.delenv("SLUICEGATE_LEDGER_URL", raising=False)
     assert cli.main(["operator", "run"]) == 2
     assert "SLUICEGATE_LEDGER_URL" in capsys.readouterr().err
+
+
+def test_operations_doc_lists_settings_and_rules() -> None:
+    text = (REPOSITORY / "docs" / "operations.md").read_text(encoding="utf-8")
+    for variable in ("SLUICEGATE_OPERATOR_NAMESPACE", "SLUICEGATE_DEFAULT_POLICY_NAMESPACE", "SLUICEGATE_LEDGER_URL",
+                     "SLUICEGATE_FLEET_CONFIG", "SLUICEGATE_RESYNC_SECONDS", "SLUICEGATE_STATUS_INTERVAL_SECONDS",
+                     "SLUICEGATE_OPERATOR_LIVENESS"):
+        assert f"`{variable}`" in text, variable
+    for rule in (*_rbac.CLUSTER_RULES, *_rbac.NAMESPACE_RULES):
+        for resource in rule.resources:
+            assert f"`{resource}`" in text, resource
+    for field in ("imagePullPolicy", "targetCPUUtilizationPercentage", "podDisruptionBudget", "ledgerSecretRef", "serviceAccountName"):
+        assert field in text, field
