@@ -91,7 +91,10 @@ def spend_chart(report: _replay.ReplayReport) -> str:
     if not report.timeline:
         return "<p>No request finished, so there is no spend to draw.</p>"
     end_seconds = max(report.timeline[-1][0], 1e-9)
-    top_nano = max(max(spend, cloud or 0) for _, spend, cloud in report.timeline) or 1
+    max_nano = max(max(spend, cloud or 0) for _, spend, cloud in report.timeline)
+    step_nano = _nice_step(max_nano)
+    tick_count = max(1, -(-max_nano // step_nano))
+    top_nano = step_nano * tick_count
 
     def x(seconds: float) -> float:
         return _LEFT + seconds / end_seconds * (_WIDTH - _LEFT - _RIGHT)
@@ -99,20 +102,23 @@ def spend_chart(report: _replay.ReplayReport) -> str:
     def y(nano: int) -> float:
         return _HEIGHT - _BOTTOM - nano / top_nano * (_HEIGHT - _TOP - _BOTTOM)
 
-    spend_points = [(0.0, 0)] + [(seconds, spend) for seconds, spend, _ in report.timeline]
-    lines = [_polyline(spend_points, x=x, y=y, css="spend")]
+    spend_points = [(seconds, spend) for seconds, spend, _ in report.timeline]
+    lines = [_polyline(_steps(spend_points), x=x, y=y, css="spend")]
     legend = ["<tspan fill=\"#1f6feb\">— spend</tspan>"]
     if report.all_cloud_nano is not None:
-        cloud_points = [(0.0, 0)] + [(seconds, cloud or 0) for seconds, _, cloud in report.timeline]
-        lines.append(_polyline(cloud_points, x=x, y=y, css="cloud"))
+        cloud_points = [(seconds, cloud or 0) for seconds, _, cloud in report.timeline]
+        lines.append(_polyline(_steps(cloud_points), x=x, y=y, css="cloud"))
         legend.append("<tspan fill=\"#d73a49\"> - - all-cloud cost</tspan>")
 
+    # Short replays need more decimals to tell the time ticks apart.
+    decimals = 2 if end_seconds < 1 else 1 if end_seconds < 100 else 0
     ticks = []
-    for step in range(_TICKS + 1):
-        nano = top_nano * step // _TICKS
-        seconds = end_seconds * step / _TICKS
+    for step in range(tick_count + 1):
+        nano = step_nano * step
         ticks.append(f'<text x="{_LEFT - 6}" y="{y(nano):.1f}" text-anchor="end" dominant-baseline="middle">{api.format_usd(nano)}</text>')
-        ticks.append(f'<text x="{x(seconds):.1f}" y="{_HEIGHT - _BOTTOM + 18}" text-anchor="middle">{seconds:.1f}</text>')
+    for step in range(_TICKS + 1):
+        seconds = end_seconds * step / _TICKS
+        ticks.append(f'<text x="{x(seconds):.1f}" y="{_HEIGHT - _BOTTOM + 18}" text-anchor="middle">{seconds:.{decimals}f}</text>')
 
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{_WIDTH}" height="{_HEIGHT}" viewBox="0 0 {_WIDTH} {_HEIGHT}" '
@@ -125,6 +131,26 @@ def spend_chart(report: _replay.ReplayReport) -> str:
         + f'<text x="{_LEFT + 8}" y="{_TOP + 12}">USD: {"".join(legend)}</text>'
         + "</svg>"
     )
+
+
+def _nice_step(max_nano: int) -> int:
+    # The smallest step of 1, 2 or 5 times a power of ten (in nano-USD) that reaches
+    # `max_nano` in at most `_TICKS` steps, so tick labels are round amounts.
+    magnitude = 1
+    while True:
+        for factor in (1, 2, 5):
+            if factor * magnitude * _TICKS >= max_nano:
+                return factor * magnitude
+        magnitude *= 10
+
+
+def _steps(points: list[tuple[float, int]]) -> list[tuple[float, int]]:
+    # Spend jumps when a response arrives, so the line holds its level until then.
+    stepped = [(0.0, 0)]
+    for seconds, nano in points:
+        stepped.append((seconds, stepped[-1][1]))
+        stepped.append((seconds, nano))
+    return stepped
 
 
 def _polyline(
