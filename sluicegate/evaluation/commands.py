@@ -2,8 +2,9 @@
 
 ``eval routing`` scores the classifier on a labeled-prompt file; ``replay`` sends a
 workload file through a running gateway and reports routes, rejections, spend and
-latency. Both print their report and return 0; bad input prints one error line that
-names the value and the fix, and returns 1.
+latency. Both print their report and return 0. Bad input prints one error line that
+names the value and the fix, and returns 1, as does a replay in which no request got an
+HTTP response.
 """
 
 from __future__ import annotations

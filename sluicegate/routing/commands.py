@@ -48,7 +48,7 @@ def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--namespace",
         metavar="NS",
-        help="namespace whose RoutePolicy to use when --policy holds several",
+        help="namespace whose RoutePolicy to use when --policy contains several",
     )
 
 

@@ -219,3 +219,39 @@ def test_missing_workload_file_is_named(tmp_path: pathlib.Path, capsys: pytest.C
 def test_completions_url_accepts_base_with_or_without_v1() -> None:
     assert _replay.completions_url("http://127.0.0.1:8080") == "http://127.0.0.1:8080/v1/chat/completions"
     assert _replay.completions_url("http://127.0.0.1:8080/v1/") == "http://127.0.0.1:8080/v1/chat/completions"
+
+
+POLICY = """\
+apiVersion: sluicegate.io/v1alpha1
+kind: RoutePolicy
+metadata: {{name: default, namespace: team-a}}
+spec:
+  local: {{model: small, endpoint: "http://127.0.0.1:8081/v1"}}
+{cloud}"""
+CLOUD = """\
+  cloud:
+    provider: openai-compatible
+    model: big
+    endpoint: http://127.0.0.1:8082/v1
+    priceUSDPerMillionTokens: {input: "1.00", output: "4.00"}
+"""
+
+
+def test_policy_prices_the_all_cloud_cost(
+    gateway: fake_gateway.FakeGateway, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY.format(cloud=CLOUD), encoding="utf-8")
+    workload = write_workload(tmp_path / "work.jsonl", [{"prompt": "hello"}, {"prompt": "a cloud question"}])
+    assert cli.main(replay_args(workload, gateway, "--policy", str(policy))) == 0
+    # Two answers of 100 prompt and 20 output tokens at $1 / $4 per million: $0.00018 each.
+    assert "all-cloud cost of the same answers: 0.00036 USD" in capsys.readouterr().out
+
+
+def test_policy_without_cloud_cannot_price(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY.format(cloud=""), encoding="utf-8")
+    workload = write_workload(tmp_path / "work.jsonl", [{"prompt": "hello"}])
+    arguments = ["replay", str(workload), "--gateway", "http://127.0.0.1:9", "--key", "k", "--policy", str(policy)]
+    assert cli.main(arguments) == 1
+    assert "has no cloud route to price the all-cloud comparison" in capsys.readouterr().err
