@@ -59,7 +59,7 @@ def _add_routing_parser(kinds: Any) -> None:
         type=int,
         default=_routing_eval.DEFAULT_OUTPUT_TOKENS,
         metavar="N",
-        help=f"output tokens assumed per answer for the cost estimate (default: {_routing_eval.DEFAULT_OUTPUT_TOKENS})",
+        help=f"output tokens assumed per response for the cost estimate (default: {_routing_eval.DEFAULT_OUTPUT_TOKENS})",
     )
     parser.set_defaults(handler=run_routing)
 
@@ -86,7 +86,7 @@ def run_routing(args: argparse.Namespace) -> int:
 def _evaluation_inputs(args: argparse.Namespace) -> tuple[api.Classifier, _routing_eval.CostModel, str]:
     if args.output_tokens < 0:
         raise _routing_eval.EvaluationDataError(
-            f"invalid --output-tokens {args.output_tokens}: pass 0 or more tokens per answer"
+            f"invalid --output-tokens {args.output_tokens}: pass 0 or more tokens per response"
         )
     if not args.policy:
         costs = _routing_eval.CostModel.from_prices(
