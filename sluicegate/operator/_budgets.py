@@ -1,9 +1,9 @@
 """An LLMBudget's status from the ledger: spend, window, Exhausted, and threshold alerts.
 
-Run on a timer per budget. The steps: read the current window from the ledger; alert each
-threshold that spend crossed and that the status does not list yet for this window
-(Events and the webhook go out before the status records them, so a crash in between
-repeats an alert instead of losing it); then write the amounts, the window, the alerted
+Run on a timer per budget. Each run reads the current window from the ledger and alerts
+each threshold that spend crossed and that the status does not list yet for this window.
+Events and the webhook go out before the status records them, so a crash in between
+repeats an alert instead of losing it. Then it writes the amounts, the window, the alerted
 thresholds and the Exhausted condition. The Ready condition belongs to the fleet
 reconciliation, so the status write merges conditions under the same lock.
 """
@@ -31,7 +31,7 @@ RawObject = dict[str, Any]
 
 @dataclasses.dataclass(frozen=True)
 class BudgetReading:
-    """What one sync found: the ledger state and the thresholds it alerted."""
+    """The result of one sync: the ledger state, the thresholds it alerted and the status written."""
 
     state: ledger.BudgetState
     alerted: tuple[int, ...]

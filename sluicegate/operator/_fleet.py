@@ -32,7 +32,7 @@ RawObject = dict[str, Any]
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
-    """What one reconciliation did."""
+    """The result of one reconciliation: the snapshot and the objects it wrote or deleted."""
 
     snapshot: _snapshot.Snapshot
     applied: tuple[str, ...]

@@ -78,11 +78,20 @@ async def _retrying(step: Callable[[], Awaitable[_T]]) -> _T:
         raise kopf.TemporaryError(f"ledger: {error}; will retry in {LEDGER_RETRY_SECONDS}s", delay=LEDGER_RETRY_SECONDS) from error
 
 
+def plain(value: Any) -> Any:
+    """Copy kopf's body views into plain dicts and lists, which pydantic and deepcopy accept."""
+    if isinstance(value, Mapping):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    return value
+
+
 async def resource_changed(*, body: Mapping[str, Any], memo: Any, **_: Any) -> None:
     """Reconcile the fleet after a create, update or resume; stop retrying an invalid resource."""
     context = context_of(memo)
     outcome: Outcome = await _retrying(context.fleet.reconcile)
-    verdict = outcome.snapshot.verdicts.get(_snapshot.ref_of(body))
+    verdict = outcome.snapshot.verdicts.get(_snapshot.ref_of(plain(body)))
     if verdict is not None and verdict.error is not None:
         raise kopf.PermanentError(verdict.error)
 
@@ -90,14 +99,15 @@ async def resource_changed(*, body: Mapping[str, Any], memo: Any, **_: Any) -> N
 async def resource_deleted(*, body: Mapping[str, Any], memo: Any, **_: Any) -> None:
     """Reconcile without the deleted resource, removing what only it needed."""
     context = context_of(memo)
-    namespace = _snapshot.ref_of(body).namespace
+    namespace = _snapshot.ref_of(plain(body)).namespace
     await _retrying(lambda: context.fleet.reconcile(removed_namespace=namespace))
 
 
 async def budget_timer(*, body: Mapping[str, Any], memo: Any, **_: Any) -> None:
     """Refresh an LLMBudget's spend, window, Exhausted condition and alerts from the ledger."""
     context = context_of(memo)
-    await _retrying(lambda: context.budgets.sync(body))
+    raw = plain(body)
+    await _retrying(lambda: context.budgets.sync(raw))
 
 
 async def _resync_forever(fleet: Fleet, *, interval: float) -> None:

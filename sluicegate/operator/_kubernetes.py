@@ -24,7 +24,7 @@ from typing import Any, Protocol, TypeVar
 RawObject = dict[str, Any]
 _T = TypeVar("_T")
 
-# Longest wait for one API call, in seconds; a stuck call must not hold the reconcile lock.
+# Maximum wait for one API call, in seconds, because a stuck call must not hold the reconcile lock.
 REQUEST_TIMEOUT_SECONDS = 30
 
 
@@ -49,7 +49,7 @@ class Forbidden(KubernetesError):
 
 
 class Unavailable(KubernetesError):
-    """The API server did not answer, timed out, or is overloaded; retrying may help."""
+    """The API server did not respond, timed out, or is overloaded; retrying may help."""
 
 
 class KubernetesApi(Protocol):

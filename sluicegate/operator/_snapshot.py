@@ -4,7 +4,7 @@ This module is pure (resources in, snapshot out) and decides everything the gate
 see:
 
 1. each resource is validated with the same models the gateway loads, and an invalid one
-   gets a verdict that says which field and value are wrong;
+   gets a verdict that names the wrong field and value;
 2. one RoutePolicy applies per namespace: the oldest valid one (creationTimestamp, then
    name) wins and the others are in Conflict;
 3. a namespace with budgets but no RoutePolicy of its own gets a copy of the RoutePolicy
@@ -50,7 +50,7 @@ class ObjectRef:
 
 @dataclasses.dataclass(frozen=True)
 class Verdict:
-    """What the operator concluded about one custom resource; written into its status."""
+    """The operator's conclusion about one custom resource, written into its status."""
 
     ref: ObjectRef
     generation: int | None

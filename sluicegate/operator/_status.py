@@ -25,7 +25,6 @@ SECRET_NOT_FOUND = "SecretNotFound"
 # Reasons of Exhausted.
 CEILING_REACHED = "CeilingReached"
 WITHIN_CEILING = "WithinCeiling"
-LEDGER_UNAVAILABLE = "LedgerUnavailable"
 # Reasons of OllamaSettings.
 APPLIED = "Applied"
 OVERRIDDEN = "Overridden"
@@ -48,7 +47,12 @@ def condition(
     generation: int | None,
 ) -> RawCondition:
     """Build a condition; ``status`` None means Unknown. The transition time is set by ``merge``."""
-    text = "Unknown" if status is None else ("True" if status else "False")
+    if status is None:
+        text = "Unknown"
+    elif status:
+        text = "True"
+    else:
+        text = "False"
     result: RawCondition = {"type": type, "status": text, "reason": reason, "message": message}
     if generation is not None:
         result["observedGeneration"] = generation

@@ -269,3 +269,15 @@ def test_registry_has_every_handler() -> None:
             "RoutePolicy.create", "RoutePolicy.update", "RoutePolicy.resume", "RoutePolicy.delete"} <= changing
     timers = {handler.id for handler in registry._spawning.get_all_handlers()}
     assert timers == {"LLMBudget.status"}
+
+
+async def test_handlers_accept_kopf_bodies(fake: FakeKubernetes, memo: dict[str, Any]) -> None:
+    raw = fake.seed(budget("team-a", ceiling="bad"))
+    with pytest.raises(kopf.PermanentError):
+        await _handlers.resource_changed(body=kopf.Body(raw), memo=memo)
+
+    valid = fake.seed(budget("team-a", "daily", period="Daily"))
+    await _handlers.budget_timer(body=kopf.Body(valid), memo=memo)
+    stored = fake.find("LLMBudget", "daily", "team-a")
+    assert stored is not None
+    assert stored["status"]["spentUSD"] == "0"
