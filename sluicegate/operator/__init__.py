@@ -6,14 +6,14 @@ kopf. This package's import does not import kopf, so ``sluicegate operator rende
 without a cluster.
 """
 
-from typing import Any
+import typing
 
 from sluicegate.operator._rbac import cluster_role_rules, namespace_role_rules
 from sluicegate.operator._settings import FleetConfig, OperatorSettings, SettingsError, build_settings, load_fleet_config
 from sluicegate.operator._snapshot import Resources, Snapshot, build
 
 
-def rbac_rules() -> dict[str, list[dict[str, Any]]]:
+def rbac_rules() -> dict[str, list[dict[str, typing.Any]]]:
     """Return the operator's RBAC rules: ``cluster`` for its ClusterRole, ``namespace`` for its Role."""
     return {"cluster": cluster_role_rules(), "namespace": namespace_role_rules()}
 

@@ -186,3 +186,19 @@ def test_operations_doc_lists_settings_and_rules() -> None:
             assert f"`{resource}`" in text, resource
     for field in ("imagePullPolicy", "targetCPUUtilizationPercentage", "podDisruptionBudget", "ledgerSecretRef", "serviceAccountName"):
         assert field in text, field
+
+
+def test_package_all_lists_public_names() -> None:
+    import sluicegate.operator as package
+
+    public = {name for name, value in vars(package).items() if not name.startswith("_") and type(value).__name__ != "module"}
+    assert set(package.__all__) == public
+    assert list(package.__all__) == sorted(package.__all__)
+
+
+def test_render_path_does_not_import_kopf() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, sluicegate.operator.commands; sys.exit(1 if 'kopf' in sys.modules else 0)"
+    assert subprocess.run([sys.executable, "-c", code], check=False, timeout=60).returncode == 0
