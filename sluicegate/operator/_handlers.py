@@ -132,6 +132,7 @@ def configure_kopf(settings: kopf.OperatorSettings) -> None:
 def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
     """Register every handler in a fresh registry (nothing is registered at import time)."""
     registry = kopf.OperatorRegistry()
+    operator_settings = settings
 
     async def startup(*, settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
         configure_kopf(settings)
@@ -151,7 +152,6 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
                 await context.resync_task
         await context.ledger.close()
 
-    operator_settings = settings
     kopf.on.startup(registry=registry)(startup)
     kopf.on.cleanup(registry=registry)(cleanup)
     for kind, plural in PLURALS.items():
@@ -166,9 +166,13 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
 
 
 async def _connect(settings: OperatorSettings) -> OperatorContext:
+    # Startup failures that heal (an API server or database still starting) are retried.
     if not settings.ledger_url:
         raise kopf.PermanentError("no ledger URL: set --ledger or SLUICEGATE_LEDGER_URL to the shared PostgreSQL ledger")
-    kubernetes_api = await ClientApi.connect()
-    budget_ledger = ledgers.connect(settings.ledger_url)
-    await budget_ledger.migrate()
+    try:
+        budget_ledger = ledgers.connect(settings.ledger_url)
+    except ValueError as error:
+        raise kopf.PermanentError(str(error)) from error
+    kubernetes_api = await _retrying(ClientApi.connect)
+    await _retrying(budget_ledger.migrate)
     return OperatorContext.build(settings=settings, api=kubernetes_api, ledger=budget_ledger)

@@ -281,3 +281,19 @@ async def test_handlers_accept_kopf_bodies(fake: FakeKubernetes, memo: dict[str,
     stored = fake.find("LLMBudget", "daily", "team-a")
     assert stored is not None
     assert stored["status"]["spentUSD"] == "0"
+
+
+async def test_startup_and_cleanup_manage_resync(fake: FakeKubernetes, budget_ledger: ledger.Ledger) -> None:
+    registry = _handlers.build_registry(SETTINGS)
+    handlers = {handler.activity.value: handler.fn for handler in registry._activities.get_all_handlers()}
+    context = _handlers.OperatorContext.build(settings=SETTINGS, api=fake, ledger=budget_ledger)
+    memo = {"sluicegate": context}
+    kopf_settings = kopf.OperatorSettings()
+
+    await handlers["startup"](settings=kopf_settings, memo=memo)
+    assert kopf_settings.persistence.finalizer == "sluicegate.io/finalizer"
+    assert context.resync_task is not None
+    assert not context.resync_task.done()
+
+    await handlers["cleanup"](memo=memo)
+    assert context.resync_task.cancelled()
