@@ -146,18 +146,18 @@ def parse_usage(raw: Any) -> _pricing.Usage | None:
         return None
 
 
-def _request(client: httpx.AsyncClient, target: _upstreams.Target, payload: dict[str, Any]) -> httpx.Request:
-    headers = {"Content-Type": "application/json", "anthropic-version": ANTHROPIC_VERSION}
+def _request(target: _upstreams.Target, payload: dict[str, Any]) -> httpx.Request:
+    headers = {"anthropic-version": ANTHROPIC_VERSION}
     if target.api_key:
         headers["x-api-key"] = target.api_key
-    return client.build_request("POST", f"{target.base_url}/messages", content=json.dumps(payload), headers=headers)
+    return _upstreams.build_request(target, path="/messages", payload=payload, headers=headers)
 
 
-async def complete(client: httpx.AsyncClient, target: _upstreams.Target, payload: dict[str, Any]) -> _upstreams.Completion:
-    """Make a non-streamed call and translate the answer into a chat completion."""
-    response = await _upstreams.send(client, _request(client, target, payload), stream=False)
+async def complete(transport: httpx.AsyncBaseTransport, target: _upstreams.Target, payload: dict[str, Any]) -> _upstreams.Completion:
+    """Make a non-streamed call and translate the response into a chat completion."""
+    response = await _upstreams.send(transport, _request(target, payload), stream=False)
     try:
-        body = response.json()
+        body = json.loads(response.content)
     except ValueError as error:
         raise _upstreams.UpstreamBadResponse("the upstream answered with a body that is not JSON") from error
     if not isinstance(body, dict) or not isinstance(body.get("content"), list):
@@ -259,7 +259,7 @@ class AnthropicStream:
         await self._response.aclose()
 
 
-async def open_stream(client: httpx.AsyncClient, target: _upstreams.Target, payload: dict[str, Any]) -> AnthropicStream:
+async def open_stream(transport: httpx.AsyncBaseTransport, target: _upstreams.Target, payload: dict[str, Any]) -> AnthropicStream:
     """Start a streamed call; returns once the response headers arrived with a success status."""
-    response = await _upstreams.send(client, _request(client, target, payload), stream=True)
+    response = await _upstreams.send(transport, _request(target, payload), stream=True)
     return AnthropicStream(response, model=target.model)

@@ -33,18 +33,16 @@ def prepare(raw: dict[str, Any], *, target: _upstreams.Target, max_tokens: int, 
     return payload
 
 
-def _request(client: httpx.AsyncClient, target: _upstreams.Target, payload: dict[str, Any]) -> httpx.Request:
-    headers = {"Content-Type": "application/json"}
-    if target.api_key:
-        headers["Authorization"] = f"Bearer {target.api_key}"
-    return client.build_request("POST", f"{target.base_url}/chat/completions", content=json.dumps(payload), headers=headers)
+def _request(target: _upstreams.Target, payload: dict[str, Any]) -> httpx.Request:
+    headers = {"Authorization": f"Bearer {target.api_key}"} if target.api_key else {}
+    return _upstreams.build_request(target, path="/chat/completions", payload=payload, headers=headers)
 
 
-async def complete(client: httpx.AsyncClient, target: _upstreams.Target, payload: dict[str, Any]) -> _upstreams.Completion:
+async def complete(transport: httpx.AsyncBaseTransport, target: _upstreams.Target, payload: dict[str, Any]) -> _upstreams.Completion:
     """Make a non-streamed call."""
-    response = await _upstreams.send(client, _request(client, target, payload), stream=False)
+    response = await _upstreams.send(transport, _request(target, payload), stream=False)
     try:
-        body = response.json()
+        body = json.loads(response.content)
     except ValueError as error:
         raise _upstreams.UpstreamBadResponse(f"the upstream answered HTTP {response.status_code} with a body that is not JSON") from error
     if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
@@ -99,7 +97,7 @@ class OpenAIStream:
         await self._response.aclose()
 
 
-async def open_stream(client: httpx.AsyncClient, target: _upstreams.Target, payload: dict[str, Any]) -> OpenAIStream:
+async def open_stream(transport: httpx.AsyncBaseTransport, target: _upstreams.Target, payload: dict[str, Any]) -> OpenAIStream:
     """Start a streamed call; returns once the response headers arrived with a success status."""
-    response = await _upstreams.send(client, _request(client, target, payload), stream=True)
+    response = await _upstreams.send(transport, _request(target, payload), stream=True)
     return OpenAIStream(response)

@@ -140,7 +140,7 @@ async def _call(state: _state.GatewayState, admission: _admission.Admission) -> 
     payload = prepare_payload(admission, stream=False)
     started = time.monotonic()
     try:
-        result: _upstreams.Completion = await route.adapter.complete(route.client, route.target, payload)
+        result: _upstreams.Completion = await route.adapter.complete(route.transport, route.target, payload)
         return result
     finally:
         state.metrics.upstream_latency.labels(route.name, route.provider_name).observe(time.monotonic() - started)

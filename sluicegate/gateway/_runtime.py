@@ -35,7 +35,7 @@ class Route:
     target: _upstreams.Target
     prices: _pricing.PriceTable
     max_output_tokens: int
-    client: httpx.AsyncClient = dataclasses.field(repr=False)
+    transport: httpx.AsyncBaseTransport = dataclasses.field(repr=False)
     adapter: ModuleType = dataclasses.field(repr=False)
 
     @property
@@ -82,27 +82,33 @@ class Runtime:
 
 
 class ClientPool:
-    """Pooled httpx clients keyed by base URL, key and timeout, shared across reloads."""
+    """Pooled httpx transports, one per upstream base URL and key, shared across reloads.
+
+    NOTE: a transport whose upstream left the config stays open until shutdown; configs
+    change rarely, so the few idle pools this keeps are cheaper than tracking their users.
+    """
 
     def __init__(self, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._transports: dict[str, httpx.AsyncBaseTransport] = {}
         self._transport = transport  # for tests
 
-    def client_for(self, target: _upstreams.Target) -> httpx.AsyncClient:
-        """Return the client of this target, creating it on first use."""
+    def transport_for(self, target: _upstreams.Target) -> httpx.AsyncBaseTransport:
+        """Return the transport of this target, creating it on first use."""
+        if self._transport is not None:
+            return self._transport
         key_hash = hashlib.sha256((target.api_key or "").encode()).hexdigest()[:16]
-        pool_key = f"{target.base_url}|{key_hash}|{target.timeout_seconds}"
-        client = self._clients.get(pool_key)
-        if client is None:
-            client = _upstreams.build_client(target, transport=self._transport)
-            self._clients[pool_key] = client
-        return client
+        pool_key = f"{target.base_url}|{key_hash}"
+        transport = self._transports.get(pool_key)
+        if transport is None:
+            transport = _upstreams.build_transport()
+            self._transports[pool_key] = transport
+        return transport
 
     async def aclose(self) -> None:
-        """Close every client."""
-        for client in self._clients.values():
-            await client.aclose()
-        self._clients.clear()
+        """Close every transport."""
+        for transport in self._transports.values():
+            await transport.aclose()
+        self._transports.clear()
 
 
 def read_secret(secrets_dir: pathlib.Path | None, *, namespace: str, ref: api.SecretKeyRef) -> str:
@@ -153,7 +159,7 @@ def _local_route(local: api.LocalRoute, *, namespace: str, pool: ClientPool) -> 
     target = _upstreams.Target(provider=None, base_url=local.endpoint, model=local.model, api_key=None,
                                timeout_seconds=local.timeout_seconds)
     return Route(name=LOCAL, target=target, prices=_prices(local.price_usd_per_million_tokens, namespace, LOCAL),
-                 max_output_tokens=local.max_output_tokens, client=pool.client_for(target), adapter=_openai)
+                 max_output_tokens=local.max_output_tokens, transport=pool.transport_for(target), adapter=_openai)
 
 
 def _cloud_route(cloud: api.CloudRoute, *, namespace: str, pool: ClientPool, secrets_dir: pathlib.Path | None) -> Route:
@@ -164,7 +170,7 @@ def _cloud_route(cloud: api.CloudRoute, *, namespace: str, pool: ClientPool, sec
                                timeout_seconds=cloud.timeout_seconds)
     adapter = _anthropic if cloud.provider is api.Provider.ANTHROPIC else _openai
     return Route(name=CLOUD, target=target, prices=_prices(cloud.price_usd_per_million_tokens, namespace, CLOUD),
-                 max_output_tokens=cloud.max_output_tokens, client=pool.client_for(target), adapter=adapter)
+                 max_output_tokens=cloud.max_output_tokens, transport=pool.transport_for(target), adapter=adapter)
 
 
 def _prices(price: api.Price, namespace: str, route: str) -> _pricing.PriceTable:

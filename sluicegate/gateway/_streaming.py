@@ -55,7 +55,7 @@ async def _open(state: _state.GatewayState, admission: _admission.Admission) -> 
     route = admission.route
     payload = _pipeline.prepare_payload(admission, stream=True)
     started = time.monotonic()
-    stream: _upstreams.ChunkStream = await route.adapter.open_stream(route.client, route.target, payload)
+    stream: _upstreams.ChunkStream = await route.adapter.open_stream(route.transport, route.target, payload)
     chunks = stream.__aiter__()
     prefetched: list[dict[str, Any]] = []
     finished = False

@@ -1,7 +1,9 @@
 """Upstream clients: the only gateway code that speaks HTTP to model servers.
 
-One pooled httpx client per upstream (base URL and key), on aiohttp's transport, which
-adds far less latency per call than httpx's default transport. Every failure becomes an
+One pooled httpx transport per upstream (base URL and key), aiohttp's, which adds far
+less latency per call than httpx's default transport. Requests go to the transport
+directly: the client layer's redirects, cookies and auth hooks are not needed for model
+APIs and cost about a fifth of a millisecond per call. Every failure becomes an
 UpstreamError, classified by status code and the provider's error ``code`` or ``type``,
 never by message text::
 
@@ -23,6 +25,7 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 
+import aiohttp
 import httpx
 import httpx_aiohttp
 
@@ -117,15 +120,22 @@ class Target:
         return f"Target(provider={self.provider}, base_url={self.base_url!r}, model={self.model!r})"
 
 
-def build_client(target: Target, *, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
-    """Create the pooled client of one upstream. ``transport`` replaces aiohttp's, for tests."""
-    timeout = httpx.Timeout(target.timeout_seconds, connect=min(target.timeout_seconds, 10.0))
+def build_transport() -> httpx.AsyncBaseTransport:
+    """Create a pooled transport for one upstream."""
     limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=30.0)
-    return httpx.AsyncClient(
-        transport=transport or httpx_aiohttp.AiohttpTransport(limits=limits, trust_env=False),
-        timeout=timeout,
-        trust_env=False,
-    )
+    return httpx_aiohttp.AiohttpTransport(limits=limits, trust_env=False)
+
+
+def build_request(target: Target, *, path: str, payload: dict[str, Any], headers: dict[str, str]) -> httpx.Request:
+    """Build a POST of ``payload`` as JSON to ``target.base_url + path``, with the route's timeouts.
+
+    The timeout bounds the connection and each read, so it is both the wait for the first
+    byte and the longest gap between streamed chunks.
+    """
+    timeout = httpx.Timeout(target.timeout_seconds, connect=min(target.timeout_seconds, 10.0))
+    return httpx.Request("POST", target.base_url + path, content=json.dumps(payload).encode(),
+                         headers={"Content-Type": "application/json", **headers},
+                         extensions={"timeout": timeout.as_dict()})
 
 
 def parse_openai_usage(raw: Any) -> _pricing.Usage | None:
@@ -168,13 +178,15 @@ def rejected_from_response(status: int, text: str) -> UpstreamRejected:
     return UpstreamRejected(f"HTTP {status}: {message}", status=status, code=code, error_type=error_type)
 
 
-async def send(client: httpx.AsyncClient, request: httpx.Request, *, stream: bool) -> httpx.Response:
+async def send(transport: httpx.AsyncBaseTransport, request: httpx.Request, *, stream: bool) -> httpx.Response:
     """Send a request and translate transport failures; an error status raises UpstreamRejected."""
     try:
-        response = await client.send(request, stream=stream)
-    except httpx.TimeoutException as error:
+        response = await transport.handle_async_request(request)
+        if not stream:
+            await response.aread()
+    except (httpx.TimeoutException, TimeoutError) as error:
         raise UpstreamTimeout(f"no response from {request.url.host}:{request.url.port} within the route's timeout") from error
-    except (httpx.TransportError, OSError) as error:
+    except (httpx.TransportError, aiohttp.ClientError, OSError) as error:
         raise UpstreamUnreachable(f"cannot reach {request.url.host}:{request.url.port}: {type(error).__name__}") from error
     if response.status_code >= 400:
         try:
@@ -193,7 +205,7 @@ async def sse_data(response: httpx.Response) -> AsyncIterator[str]:
         async for line in response.aiter_lines():
             if line.startswith("data:"):
                 yield line[5:].strip()
-    except httpx.TimeoutException as error:
+    except (httpx.TimeoutException, TimeoutError) as error:
         raise UpstreamTimeout("the stream stalled longer than the route's timeout") from error
-    except (httpx.TransportError, OSError) as error:
+    except (httpx.TransportError, aiohttp.ClientError, OSError) as error:
         raise UpstreamTruncated(f"the upstream dropped the stream: {type(error).__name__}") from error
