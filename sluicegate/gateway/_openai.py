@@ -52,7 +52,7 @@ async def complete(transport: httpx.AsyncBaseTransport, target: _upstreams.Targe
         empty = _upstreams.UpstreamEmpty("the upstream answered with no content and no tool calls")
         empty.billed_usage = usage
         raise empty
-    return _upstreams.Completion(body=body, usage=usage)
+    return _upstreams.Completion(body=body, usage=usage, raw=response.content)
 
 
 def _has_answer(message: Any) -> bool:

@@ -50,10 +50,12 @@ async def handle_chat(state: _state.GatewayState, *, authorization: str | None, 
 
     # A runaway loop is stopped before anything is estimated or spent.
     guard = ns.policy.loop_guard
-    retry_after = state.loop_guard.check(
-        _loopguard.fingerprint(namespace=namespace, model=chat.model, messages=chat.messages),
-        max_repeats=guard.max_repeats, window_seconds=guard.window_seconds,
-    )
+    retry_after = None
+    if guard.max_repeats > 0:
+        retry_after = state.loop_guard.check(
+            _loopguard.fingerprint(namespace=namespace, model=chat.model, messages=chat.messages),
+            max_repeats=guard.max_repeats, window_seconds=guard.window_seconds,
+        )
     if retry_after is not None:
         loop_error = _errors.LoopDetected(
             f"loop detected in namespace {namespace!r}: the same request was sent {guard.max_repeats} times within "
@@ -131,8 +133,11 @@ async def _complete_chat(state: _state.GatewayState, admission: _admission.Admis
                                model=admission.route.target.model, raw=admission.plan.chat.raw)
         state.cache.put(key, body=completion.body, route=admission.route.name,
                         ttl_seconds=admission.plan.ns.policy.cache.response.ttl_seconds)
-    return JSONResponse(completion.body, headers=response_headers(request_id=admission.plan.request_id, route=admission.route.name,
-                                                          decision=admission.decision, cost_nano=attempt.charged_nano))
+    headers = response_headers(request_id=admission.plan.request_id, route=admission.route.name,
+                               decision=admission.decision, cost_nano=attempt.charged_nano)
+    if completion.raw is not None:
+        return Response(completion.raw, media_type="application/json", headers=headers)
+    return JSONResponse(completion.body, headers=headers)
 
 
 async def _call(state: _state.GatewayState, admission: _admission.Admission) -> _upstreams.Completion:

@@ -94,6 +94,7 @@ class Completion:
 
     body: dict[str, Any]
     usage: _pricing.Usage | None
+    raw: bytes | None = None  # the upstream's bytes, sent on unchanged when the shapes match
 
 
 class ChunkStream(Protocol):
