@@ -25,7 +25,7 @@ REQUESTS = 200
 
 async def test_four_replicas_share_one_ceiling(tmp_path: Any, cloud: Any, local: Any, postgres_url: str) -> None:
     # $0.01 per call (1,000 output tokens at $10 per million) against a $1.00 ceiling.
-    cloud.set_default(flat(completion_tokens=1000, delay_seconds=0.05))
+    cloud.set_default(flat(completion_tokens=1000, delay_seconds=0.3))
     config_path = harness.write_config(
         tmp_path / "config.yaml", harness.budget_doc(ceiling="1.00"),
         harness.policy_doc(local_url=local.base_url, cloud_url=cloud.base_url, cloud_price={"input": "0", "output": "10"}))
