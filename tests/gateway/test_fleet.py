@@ -11,6 +11,7 @@ import collections
 import os
 import subprocess
 import sys
+import threading
 from typing import Any
 
 import httpx
@@ -49,16 +50,20 @@ async def test_four_replicas_share_one_ceiling(tmp_path: Any, cloud: Any, local:
                         pass
                     await asyncio.sleep(0.1)
 
-            store = ledger.connect(postgres_url)
             budgets = [ledger.BudgetRef.from_budget(b) for b in config.budgets]
             samples: list[int] = []
-            done = asyncio.Event()
+            done = threading.Event()
 
             async def sample() -> None:
-                while not done.is_set():
-                    state = (await store.budget_states(budgets))[0]
-                    samples.append(state.spent_nano + state.reserved_nano)
-                    await asyncio.sleep(0.01)
+                # A thread and a loop of its own, so sampling goes on while this loop sends requests.
+                sampler_store = ledger.connect(postgres_url)
+                try:
+                    while not done.is_set():
+                        state = (await sampler_store.budget_states(budgets))[0]
+                        samples.append(state.spent_nano + state.reserved_nano)
+                        await asyncio.sleep(0.01)
+                finally:
+                    await sampler_store.close()
 
             async def send(index: int) -> int:
                 model = "local-A" if index % 10 == 0 else "cloud-A"
@@ -66,10 +71,12 @@ async def test_four_replicas_share_one_ceiling(tmp_path: Any, cloud: Any, local:
                     "model": model, "max_tokens": 1000, "messages": [{"role": "user", "content": f"request {index}"}]})
                 return response.status_code
 
-            sampler = asyncio.create_task(sample())
+            sampler = threading.Thread(target=asyncio.run, args=(sample(),), name="ledger-sampler")
+            sampler.start()
             statuses = await asyncio.gather(*(send(i) for i in range(REQUESTS)))
             done.set()
-            await sampler
+            sampler.join(timeout=30)
+            store = ledger.connect(postgres_url)
             final = (await store.budget_states(budgets))[0]
             rows = [row.attempt for row in await store.attempts(namespace=harness.NAMESPACE, limit=10_000)]
             await store.close()
