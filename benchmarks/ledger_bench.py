@@ -12,7 +12,10 @@ on one namespace (every task contends for the same window rows) and spread over 
 namespaces. PostgreSQL runs in a temporary database created on ``--postgres-url`` and
 dropped afterwards; SQLite in a temporary file.
 
-Usage: ``python benchmarks/ledger_bench.py [--tasks 32] [--operations 4000] [--markdown]``.
+Each scenario runs ``--repeat`` times and the median rate is reported with the range,
+because other work on a small machine moves single runs by a factor of two or more.
+
+Usage: ``python benchmarks/ledger_bench.py [--tasks 16] [--operations 4000] [--repeat 3] [--markdown]``.
 """
 
 from __future__ import annotations
@@ -83,18 +86,30 @@ async def run_scenario(target: ledger.Ledger, *, namespaces: int, settle: bool, 
     return operations / elapsed, statistics.median(latencies) * 1000
 
 
-async def bench_backend(label: str, url: str, args: argparse.Namespace) -> list[tuple[str, str, str, float, float]]:
+Row = tuple[str, str, str, list[float], float]
+
+
+async def bench_backend(label: str, url: str, args: argparse.Namespace) -> list[Row]:
+    """Run every scenario ``--repeat`` times; return the rates of the runs and the median latency of the middle run."""
     target = ledger.connect(url)
     rows = []
     try:
         await target.migrate()
         for scope, namespaces in (("1 namespace", 1), (f"{NAMESPACE_COUNT} namespaces", NAMESPACE_COUNT)):
             for operation, settle in (("reserve+settle", True), ("reserve", False)):
-                rate, median = await run_scenario(
-                    target, namespaces=namespaces, settle=settle, tasks=args.tasks, operations=args.operations
+                runs = [
+                    await run_scenario(target, namespaces=namespaces, settle=settle, tasks=args.tasks, operations=args.operations)
+                    for _ in range(args.repeat)
+                ]
+                runs.sort()
+                rates = [rate for rate, _ in runs]
+                median_latency = runs[len(runs) // 2][1]
+                rows.append((label, scope, operation, rates, median_latency))
+                print(
+                    f"{label:10} {scope:14} {operation:15} {statistics.median(rates):8.0f}/s "
+                    f"(runs {', '.join(f'{rate:.0f}' for rate in rates)})  median latency {median_latency:6.2f} ms",
+                    file=sys.stderr,
                 )
-                rows.append((label, scope, operation, rate, median))
-                print(f"{label:10} {scope:14} {operation:15} {rate:8.0f}/s  median {median:6.2f} ms", file=sys.stderr)
     finally:
         await target.close()
     return rows
@@ -114,10 +129,11 @@ async def main(args: argparse.Namespace) -> None:
         await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         await admin.close()
     if args.markdown:
-        print(f"| backend | namespaces | operation | per second ({args.tasks} tasks) | median latency |")
-        print("| --- | --- | --- | ---: | ---: |")
-        for label, scope, operation, rate, median in rows:
-            print(f"| {label} | {scope} | {operation} | {rate:,.0f} | {median:.2f} ms |")
+        print(f"| backend | namespaces | operation | per second, median of {args.repeat} | range | median latency |")
+        print("| --- | --- | --- | ---: | ---: | ---: |")
+        for label, scope, operation, rates, latency in rows:
+            spread = f"{min(rates):,.0f}–{max(rates):,.0f}"
+            print(f"| {label} | {scope} | {operation} | {statistics.median(rates):,.0f} | {spread} | {latency:.2f} ms |")
 
 
 if __name__ == "__main__":
@@ -127,7 +143,8 @@ if __name__ == "__main__":
         default="postgresql://postgres@127.0.0.1:5432/postgres",
         help="server on which a temporary database is created (default: %(default)s)",
     )
-    parser.add_argument("--tasks", type=int, default=32, help="concurrent asyncio tasks (default: %(default)s)")
+    parser.add_argument("--tasks", type=int, default=16, help="concurrent asyncio tasks (default: %(default)s)")
     parser.add_argument("--operations", type=int, default=4000, help="operations per scenario (default: %(default)s)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each scenario (default: %(default)s)")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table on stdout")
     asyncio.run(main(parser.parse_args()))

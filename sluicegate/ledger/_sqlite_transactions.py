@@ -144,7 +144,13 @@ def finish(
     now: int,
     attempt: dict[str, object] | None,
 ) -> str:
-    """Settle or release a reservation; return "ok", "expired", "missing" or "finished" (see sluicegate_finish)."""
+    """Settle or release a reservation; return "ok", "expired", "missing" or "finished".
+
+    A settle after the TTL still adds the charge and writes the row, even when another
+    transaction has already given the hold back, because the provider billed the call
+    all the same. An already settled or released reservation gets nothing, so a second
+    settle cannot charge twice.
+    """
     charged = int(attempt["charged_nano"]) if attempt is not None else 0  # type: ignore[call-overload]
     with immediate(connection):
         row = connection.execute(

@@ -17,7 +17,7 @@ import pathlib
 import pytest
 
 from sluicegate import api, cli, ledger
-from tests.ledger.conftest import attempt, budget
+from .conftest import attempt, budget
 
 def usd(text: str) -> int:
     return api.parse_usd(text, max_decimals=9)

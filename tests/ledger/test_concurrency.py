@@ -17,7 +17,7 @@ import sys
 import pytest
 
 from sluicegate import api, ledger
-from tests.ledger.conftest import query
+from .conftest import query
 
 WORKER = pathlib.Path(__file__).with_name("ledger_worker.py")
 PROCESSES = 4

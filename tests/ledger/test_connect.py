@@ -19,7 +19,7 @@ import pytest
 
 from sluicegate import ledger
 from sluicegate.ledger import _connect
-from tests.ledger.conftest import FakeClock, attempt, budget
+from .conftest import FakeClock, attempt, budget
 
 
 def test_connect_picks_backend_by_scheme() -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from sluicegate import api, ledger
 from sluicegate.routing import _pricing
-from tests.ledger.conftest import FakeClock, attempt, budget, query
+from .conftest import FakeClock, attempt, budget, query
 
 usd = api.parse_usd
 

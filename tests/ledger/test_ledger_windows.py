@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from sluicegate import api, ledger
-from tests.ledger.conftest import FakeClock, attempt, budget, query
+from .conftest import FakeClock, attempt, budget, query
 
 usd = api.parse_usd
 

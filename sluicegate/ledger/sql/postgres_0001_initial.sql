@@ -233,8 +233,11 @@ $$;
 
 -- Finish a reservation: give its hold back, add p_charged to spent on the windows it
 -- was taken from, and write the attempt row when p_attempt is not NULL. o_result is
--- 'ok', 'expired' (the TTL had passed: the charge and row were still written), 'missing'
--- or 'finished' (already settled or released: nothing was written).
+-- 'ok', 'expired', 'missing' or 'finished' (already settled or released, so nothing is
+-- written and a second settle cannot charge twice).
+-- A settle after the TTL still adds the charge and writes the row, even when another
+-- transaction has already given the hold back, because the provider billed the call all
+-- the same. The caller then gets ReservationExpired, which says the charge was recorded.
 CREATE FUNCTION sluicegate_finish(
     p_reservation_id text,
     p_state text,
