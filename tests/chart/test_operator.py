@@ -12,6 +12,7 @@ Covers:
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
@@ -127,6 +128,19 @@ def test_operator_command_and_environment(render: Callable[..., Release]) -> Non
     assert env["SLUICEGATE_DEFAULT_POLICY_NAMESPACE"]["value"] == "platform-llm"
     assert env["SLUICEGATE_LEDGER_URL"]["valueFrom"] == {"secretKeyRef": {"name": "sluicegate-ledger", "key": "url"}}
     assert "value" not in env["SLUICEGATE_LEDGER_URL"]
+
+
+def test_operator_liveness_probe(render: Callable[..., Release]) -> None:
+    container = operator_container(render())
+    endpoint = urllib.parse.urlsplit(env_of(container)["SLUICEGATE_OPERATOR_LIVENESS"]["value"])
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+
+    assert endpoint.hostname == "0.0.0.0"
+    for probe in ("startupProbe", "livenessProbe"):
+        assert container[probe]["httpGet"]["path"] == endpoint.path
+        assert ports[container[probe]["httpGet"]["port"]] == endpoint.port
+    startup = container["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 60, "kopf scans the API before it reports alive"
 
 
 def test_operator_mounts_fleet_config(render: Callable[..., Release]) -> None:

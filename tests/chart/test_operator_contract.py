@@ -3,7 +3,8 @@
 The operator's own code reads the chart's output here, so a change on either side that
 breaks the other fails these tests. Covers:
 
-- the operator loads the chart's fleet ConfigMap, for every documented option set;
+- the operator loads the chart's fleet ConfigMap, for every documented option set, and
+  reads its namespace, default policy namespace and liveness endpoint from the chart's env;
 - the gateway pods the operator renders pass the chart's NetworkPolicy to PostgreSQL;
 - the chart's ServiceMonitor selects the operator's gateway Service and names its port;
 - NOTES.txt and the docs forward to the port the gateway Service listens on;
@@ -62,6 +63,18 @@ def test_operator_loads_fleet_config(render: Callable[..., Release], tmp_path: P
 
     rendered = yaml.safe_load(configmap["data"]["fleet.yaml"])
     assert fleet.model_dump(by_alias=True) == rendered
+
+
+def test_operator_reads_chart_environment(render: Callable[..., Release], tmp_path: Path) -> None:
+    release = render({"operator": {"defaultPolicyNamespace": "platform-llm"}})
+    container = release.get("Deployment", "sluicegate-operator")["spec"]["template"]["spec"]["containers"][0]
+
+    settings = operator_settings(release, tmp_path)
+
+    assert settings.namespace == NAMESPACE
+    assert settings.default_policy_namespace == "platform-llm"
+    assert settings.liveness_endpoint is not None
+    assert settings.liveness_endpoint.endswith(container["livenessProbe"]["httpGet"]["path"])
 
 
 def test_operator_reads_numeric_quantities(render: Callable[..., Release], tmp_path: Path) -> None:
