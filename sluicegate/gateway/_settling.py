@@ -87,6 +87,18 @@ async def settle(ledger_: ledger.Ledger, metrics: _metrics.Metrics, admission: _
         try:
             await ledger_.settle(admission.reservation, attempt)
             break
+        except ledger.ReservationExpired as expired:
+            # The hold outlived its TTL, but the ledger charged the call and wrote its row anyway.
+            logger.warning("request %s settled after its hold expired: %s", attempt.request_id, expired)
+            break
+        except ledger.ReservationNotFound as missing:
+            if attempt_number > 1:
+                # An earlier try committed but its reply was lost; the row is already written.
+                break
+            logger.error("cannot settle request %s: %s; its charge of %s nano-USD is not in the ledger",
+                         attempt.request_id, missing, attempt.charged_nano)
+            metrics.ledger_errors.labels("settle").inc()
+            return
         except ledger.LedgerUnavailable as error:
             metrics.ledger_errors.labels("settle").inc()
             if attempt_number == SETTLE_ATTEMPTS:
