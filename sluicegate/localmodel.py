@@ -178,8 +178,11 @@ class LocalModelServer:
         cache_dir: where the default model is assembled; default: :func:`default_cache_dir`.
         port: TCP port on 127.0.0.1; default: a free port chosen at start.
         context_size: context window in tokens, shared by the slots.
-        threads: CPU threads for generation and prompt processing. Two leave the rest of a
-            small machine to the gateway and the tests; a 270M model gains little from more.
+        threads: CPU threads for generation and prompt processing. One leaves the other
+            cores to the gateway and the tests, which run beside the server. llama.cpp's
+            threads wait for each other at every step, so one that loses its core stalls the
+            rest: on a busy 2-core machine 2 threads generated 9 to 97 tokens/s, 1 thread a
+            steady 56 to 88 (docs/local-model.md).
         parallel: request slots; requests beyond them wait in the server's queue.
         startup_timeout: seconds to wait for ``/health`` to answer 200.
         log_path: file for the server's output; default: a temporary file removed at stop.
@@ -201,7 +204,7 @@ class LocalModelServer:
         cache_dir: Path | None = None,
         port: int | None = None,
         context_size: int = DEFAULT_CONTEXT_SIZE,
-        threads: int = 2,
+        threads: int = 1,
         parallel: int = 1,
         startup_timeout: float = 60.0,
         log_path: Path | None = None,
@@ -257,36 +260,38 @@ class LocalModelServer:
         if self._process is not None:
             raise LocalModelError(f"the local model server is already running on port {self._port}")
         binary = self._binary if self._binary is not None else find_server_binary()
+        if not os.access(binary, os.X_OK) or not binary.is_file():
+            raise LocalModelStartError(f"{binary} is not an executable file: pass the path of llama-server")
         model_path = self._model_path if self._model_path is not None else assemble_model(self._cache_dir)
         self._port = self._requested_port if self._requested_port is not None else _free_port()
         self._log_path = self._prepare_log_path()
 
         started = time.monotonic()
         with self._log_path.open("wb") as log_file:
-            self._process = subprocess.Popen(
-                self._command(binary, model_path),
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                env=_server_environment(),
-            )
+            try:
+                self._process = subprocess.Popen(
+                    self._command(binary, model_path),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    env=_server_environment(),
+                )
+            except OSError as error:
+                raise LocalModelStartError(f"cannot run {binary}: {error}") from error
         try:
             self._wait_until_healthy(deadline=started + self._startup_timeout)
         except BaseException:
-            self.stop()
+            # The log stays on disk, because the error message points to it.
+            self._terminate()
             raise
         self.load_seconds = time.monotonic() - started
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop the server: SIGTERM, then SIGKILL after ``timeout`` seconds. Safe to call twice."""
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        """Stop the server: SIGTERM, then SIGKILL after ``timeout`` seconds. Safe to call twice.
+
+        A temporary log file is removed; a ``log_path`` given to the constructor is kept.
+        """
+        self._terminate(timeout)
         if self._temporary_log_dir is not None:
             shutil.rmtree(self._temporary_log_dir, ignore_errors=True)
             self._temporary_log_dir = None
@@ -326,6 +331,17 @@ class LocalModelServer:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+    def _terminate(self, timeout: float = 10.0) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
     def _command(self, binary: Path, model_path: Path) -> list[str]:
         command = [
