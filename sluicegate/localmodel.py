@@ -384,7 +384,7 @@ class LocalModelServer:
         return self._temporary_log_dir / "llama-server.log"
 
     def _wait_until_healthy(self, *, deadline: float) -> None:
-        # /health answers 503 while the model loads and 200 once the server takes requests.
+        # /health returns 503 while the model loads and 200 once the server accepts requests.
         with httpx.Client(timeout=2.0) as client:
             while time.monotonic() < deadline:
                 if self._process is None or self._process.poll() is not None:
