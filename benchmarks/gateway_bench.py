@@ -73,18 +73,24 @@ async def wait_ready(url: str, *, headers: dict[str, str] | None = None, timeout
     raise RuntimeError(f"{url} did not answer 200 within {timeout} s")
 
 
-async def load(url: str, *, body: dict[str, Any], headers: dict[str, str], requests: int, concurrency: int) -> dict[str, float]:
-    """Send ``requests`` POSTs with ``concurrency`` in flight; return latency percentiles (ms) and req/s."""
+async def load(url: str, *, body: dict[str, Any], headers: list[dict[str, str]], requests: int,
+               concurrency: int) -> dict[str, float]:
+    """Send ``requests`` POSTs with ``concurrency`` in flight; return latency percentiles (ms) and req/s.
+
+    Requests take the entries of ``headers`` in turn, one API key per namespace.
+    """
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
     latencies: list[float] = []
     errors = 0
     payload = json.dumps(body).encode()
-    all_headers = {"Content-Type": "application/json", **headers}
+    all_headers = [{"Content-Type": "application/json", **entry} for entry in headers]
+    sent = 0
     async with aiohttp.ClientSession(connector=connector) as session:
         async def one() -> None:
-            nonlocal errors
+            nonlocal errors, sent
+            sent += 1
             started = time.perf_counter()
-            async with session.post(url, data=payload, headers=all_headers) as response:
+            async with session.post(url, data=payload, headers=all_headers[sent % len(all_headers)]) as response:
                 await response.read()
                 if response.status != 200:
                     errors += 1
@@ -111,24 +117,25 @@ async def load(url: str, *, body: dict[str, Any], headers: dict[str, str], reque
     }
 
 
-async def prepare_sluicegate(workdir: pathlib.Path, *, ledger_url: str, upstream: str) -> str:
-    config = [
-        {"apiVersion": "sluicegate.io/v1alpha1", "kind": "LLMBudget", "metadata": {"name": "bench", "namespace": "bench"},
-         "spec": {"ceilingUSD": "1000000", "period": "Total"}},
-        {"apiVersion": "sluicegate.io/v1alpha1", "kind": "RoutePolicy", "metadata": {"name": "default", "namespace": "bench"},
-         "spec": {"local": {"model": "local-model", "endpoint": upstream},
-                  "cloud": {"provider": "openai-compatible", "model": "cloud-model", "endpoint": upstream,
-                            "priceUSDPerMillionTokens": {"input": "2", "output": "8"}},
-                  "loopGuard": {"maxRepeats": 0}}},
-    ]
-    (workdir / "config.yaml").write_text(yaml.safe_dump_all(config))
+async def prepare_sluicegate(config_path: pathlib.Path, *, ledger_url: str, upstream: str, namespaces: int) -> list[str]:
+    """Write a config with ``namespaces`` budgeted namespaces and return one API key for each."""
+    config: list[dict[str, Any]] = []
+    names = [f"bench-{index}" for index in range(namespaces)]
+    for name in names:
+        config.append({"apiVersion": "sluicegate.io/v1alpha1", "kind": "LLMBudget", "metadata": {"name": "bench", "namespace": name},
+                       "spec": {"ceilingUSD": "1000000", "period": "Monthly"}})
+        config.append({"apiVersion": "sluicegate.io/v1alpha1", "kind": "RoutePolicy", "metadata": {"name": "default", "namespace": name},
+                       "spec": {"local": {"model": "local-model", "endpoint": upstream},
+                                "cloud": {"provider": "openai-compatible", "model": "cloud-model", "endpoint": upstream,
+                                          "priceUSDPerMillionTokens": {"input": "2", "output": "8"}},
+                                "loopGuard": {"maxRepeats": 0}}})
+    config_path.write_text(yaml.safe_dump_all(config))
     store = ledger.connect(ledger_url)
     try:
         await store.migrate()
-        _, key = await store.create_api_key("bench")
+        return [(await store.create_api_key(name))[1] for name in names]
     finally:
         await store.close()
-    return key
 
 
 async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -140,22 +147,29 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         upstream = f"http://127.0.0.1:{upstream_port}/v1"
         with process([sys.executable, "-m", "sluicegate.scripted", "--port", str(upstream_port), "--completion-tokens", "8"]):
             await wait_ready(f"{upstream}/models")
-            targets: list[tuple[str, str, dict[str, str], dict[str, Any], contextlib.AbstractContextManager[Any] | None]] = [
-                ("upstream direct", f"{upstream}/chat/completions", {}, {**BODY, "model": "scripted"}, None)]
+            targets: list[tuple[str, str, list[dict[str, str]], dict[str, Any], contextlib.AbstractContextManager[Any] | None]] = [
+                ("upstream direct", f"{upstream}/chat/completions", [{}], {**BODY, "model": "scripted"}, None)]
 
             database = f"sg_bench_{uuid.uuid4().hex[:8]}"
             admin = await asyncpg.connect(args.postgres)
             await admin.execute(f'CREATE DATABASE "{database}"')
             await admin.close()
             postgres_url = args.postgres.rsplit("/", 1)[0] + f"/{database}"
-            for name, ledger_url in (("sluicegate, PostgreSQL ledger", postgres_url),
-                                     ("sluicegate, SQLite ledger", f"sqlite:///{workdir}/ledger.db")):
-                key = await prepare_sluicegate(workdir, ledger_url=ledger_url, upstream=upstream)
+            variants = [
+                ("sluicegate, PostgreSQL ledger, 1 namespace", postgres_url, 1),
+                ("sluicegate, PostgreSQL ledger, 100 namespaces", postgres_url, 100),
+                ("sluicegate, PostgreSQL ledger (synchronous_commit=off), 1 namespace",
+                 postgres_url + "?synchronous_commit=off", 1),
+                ("sluicegate, SQLite ledger, 1 namespace", f"sqlite:///{workdir}/ledger.db", 1),
+            ]
+            for index, (name, ledger_url, namespaces) in enumerate(variants):
+                config_path = workdir / f"config-{index}.yaml"
+                keys = await prepare_sluicegate(config_path, ledger_url=ledger_url, upstream=upstream, namespaces=namespaces)
                 port = free_port()
-                command = [sys.executable, "-m", "sluicegate.cli", "gateway", "--config", str(workdir / "config.yaml"),
+                command = [sys.executable, "-m", "sluicegate.cli", "gateway", "--config", str(config_path),
                            "--ledger", ledger_url, "--port", str(port), "--log-level", "warning"]
-                targets.append((name, f"http://127.0.0.1:{port}/v1/chat/completions", {"Authorization": f"Bearer {key}"},
-                                BODY, process(command)))
+                targets.append((name, f"http://127.0.0.1:{port}/v1/chat/completions",
+                                [{"Authorization": f"Bearer {key}"} for key in keys], BODY, process(command)))
             if args.litellm_python:
                 port = free_port()
                 litellm_config = {"model_list": [{"model_name": "cloud", "litellm_params": {
@@ -165,9 +179,11 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 litellm_bin = str(pathlib.Path(args.litellm_python).parent / "litellm")
                 command = [litellm_bin, "--config", str(workdir / "litellm.yaml"), "--port", str(port), "--num_workers", "1"]
                 targets.append(("LiteLLM 1.108.7 proxy, no database", f"http://127.0.0.1:{port}/v1/chat/completions",
-                                {"Authorization": "Bearer sk-bench"}, BODY,
+                                [{"Authorization": "Bearer sk-bench"}], BODY,
                                 process(command, env={"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR"})))
 
+            if args.only:
+                targets = [target for target in targets if target[0] == "upstream direct" or args.only in target[0]]
             for name, url, headers, body, manager in targets:
                 with manager if manager is not None else contextlib.nullcontext():
                     base = url.rsplit("/v1/", 1)[0]
@@ -201,6 +217,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=3000, help="requests per measurement at concurrency above 1")
     parser.add_argument("--concurrency", default="1,64", help="comma-separated numbers of clients in flight")
+    parser.add_argument("--only", help="measure only targets whose name contains this text (and the upstream)")
     parser.add_argument("--litellm-python", help="python of a venv with litellm[proxy]==1.108.7, to compare against")
     parser.add_argument("--postgres", default=os.environ.get("SLUICEGATE_TEST_POSTGRES_URL",
                                                              "postgresql://postgres@127.0.0.1:5432/postgres"),
