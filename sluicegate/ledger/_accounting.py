@@ -213,9 +213,13 @@ def _report_order(
     return namespace, name, start, route, model
 
 
+_ATTEMPT_FIELDS = dataclasses.fields(Attempt)
+
+
 def attempt_document(attempt: Attempt) -> dict[str, object]:
     """Return an attempt's fields as JSON-ready values, enums as their strings."""
-    document = dataclasses.asdict(attempt)
+    # Not dataclasses.asdict, which deep-copies every field; this runs on every settle.
+    document = {field.name: getattr(attempt, field.name) for field in _ATTEMPT_FIELDS}
     document["decision"] = attempt.decision.value
     document["outcome"] = attempt.outcome.value
     document["usage_source"] = attempt.usage_source.value

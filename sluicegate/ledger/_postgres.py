@@ -28,6 +28,7 @@ import asyncpg
 from sluicegate import api
 from sluicegate.ledger import _accounting, _keys, _migrations
 from sluicegate.ledger._clock import Clock, OffsetClock, require_aware
+from sluicegate.ledger._windows import WindowKey
 from sluicegate.ledger._protocol import (
     ApiKeyInfo,
     Attempt,
@@ -46,6 +47,8 @@ from sluicegate.ledger._protocol import (
 # The gateway fails closed on LedgerUnavailable, so a stuck server should surface within
 # seconds; a reserve normally takes about a millisecond.
 DEFAULT_COMMAND_TIMEOUT = 5.0
+# Window ids a ledger remembers; a fleet uses a few per namespace and budget period.
+_MAX_CACHED_WINDOWS = 100_000
 # Migrations may wait for another process's migration, so they get longer.
 MIGRATION_TIMEOUT = 60.0
 DEFAULT_MIN_POOL_SIZE = 1
@@ -60,7 +63,8 @@ _MIGRATION_LOCK_KEY = 0x736C7569636567
 # operator intervention such as a cancelled statement or a shutdown (57), system error (58).
 _UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "28", "3D", "53", "57", "58"})
 
-_RESERVE = "SELECT o_fits, o_spent, o_reserved FROM sluicegate_reserve($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+_RESERVE = "SELECT o_fits, o_spent, o_reserved FROM sluicegate_reserve_known($1, $2, $3, $4, $5, $6, $7)"
+_WINDOW_IDS = "SELECT sluicegate_window_ids($1, $2, $3, $4, $5, $6)"
 _FINISH = "SELECT sluicegate_finish($1, $2, $3, $4, $5::jsonb)"
 _RECORD = "SELECT sluicegate_record($1, $2, $3, $4, $5, $6, $7, $8::jsonb)"
 _RENEW = """
@@ -172,6 +176,7 @@ class PostgresLedger:
         self._max_pool_size = max_pool_size
         self._clock: Clock = clock if clock is not None else OffsetClock(self._server_clock)
         self._open_lock = asyncio.Lock()
+        self._window_id_cache: dict[WindowKey, int] = {}
 
     async def _get_pool(self) -> asyncpg.Pool:
         if self._pool is not None:
@@ -270,11 +275,12 @@ class PostgresLedger:
             expires_at=now + datetime.timedelta(seconds=ttl_seconds),
         )
         async with self._connection("reserve") as connection:
+            window_ids = await self._window_ids_of(connection, namespace=namespace, plans=plans, now=now)
             row = await connection.fetchrow(
                 _RESERVE,
                 reservation.id,
                 namespace,
-                *_plan_arrays(plans),
+                window_ids,
                 [plan.ceiling_nano for plan in plans],
                 amount_nano,
                 now,
@@ -284,6 +290,20 @@ class PostgresLedger:
             counters = list(zip(row["o_spent"], row["o_reserved"], strict=True))
             raise _accounting.exceeded(namespace=namespace, amount_nano=amount_nano, plans=plans, counters=counters)
         return reservation
+
+    async def _window_ids_of(
+        self, connection: asyncpg.Connection, *, namespace: str, plans: Sequence[_accounting.WindowPlan], now: datetime.datetime
+    ) -> list[int]:
+        # Window rows are never deleted, so an id once seen stays valid; only the first call
+        # on a window pays the round trip that creates or finds its row.
+        missing = [plan for plan in plans if plan.key not in self._window_id_cache]
+        if missing:
+            ids = await connection.fetchval(_WINDOW_IDS, namespace, *_plan_arrays(missing), now)
+            for plan, window_id in zip(missing, ids, strict=True):
+                if len(self._window_id_cache) >= _MAX_CACHED_WINDOWS:
+                    self._window_id_cache.clear()
+                self._window_id_cache[plan.key] = window_id
+        return [self._window_id_cache[plan.key] for plan in plans]
 
     async def settle(self, reservation: Reservation, attempt: Attempt) -> None:
         """Turn the hold into ``attempt.charged_nano`` on the windows it was taken from, and write the row."""

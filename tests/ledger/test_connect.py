@@ -193,7 +193,7 @@ async def test_postgres_operations_take_one_statement_each(postgres_url: str, cl
         pool_closed = pool.is_closing()
         await pool.close()
 
-    assert [("sluicegate_reserve(" in text) for text in reserve_statements] == [True]
+    assert [("sluicegate_reserve_known(" in text) for text in reserve_statements] == [True]
     assert [("sluicegate_finish(" in text) for text in settle_statements] == [True]
     assert [("sluicegate_record(" in text) for text in record_statements] == [True]
     assert pool_closed is False  # close() leaves an injected pool open
