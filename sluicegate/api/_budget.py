@@ -26,7 +26,7 @@ class Period(str, enum.Enum):
 
 
 class OnExceeded(str, enum.Enum):
-    """What happens to a request that does not fit a budget."""
+    """The action for a request that does not fit a budget."""
 
     DOWNGRADE = "Downgrade"
     REJECT = "Reject"
@@ -54,7 +54,7 @@ TimeZoneName = Annotated[str, pydantic.AfterValidator(_check_time_zone)]
 
 
 class Alerts(Model):
-    """Where and when to alert as spend crosses a share of the ceiling."""
+    """Alert thresholds and the webhook that receives alerts."""
 
     thresholds_percent: list[Annotated[int, pydantic.Field(ge=1, le=1000)]] = pydantic.Field(
         default_factory=lambda: [50, 80, 100],
@@ -117,7 +117,7 @@ class Window(Model):
 
 
 class LLMBudgetStatus(Model):
-    """What the operator reads back from the ledger."""
+    """Spend, window and conditions, written by the operator from the ledger."""
 
     spent_usd: str | None = pydantic.Field(default=None, description="USD charged to the namespace in the current window.")
     reserved_usd: str | None = pydantic.Field(default=None, description="USD held for calls in flight in the current window.")

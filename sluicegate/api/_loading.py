@@ -4,7 +4,7 @@ One loader serves both ways in: a user's hand-written YAML (``sluicegate gateway
 budgets.yaml``) and the config snapshot the operator mounts into every gateway pod. A
 path may be a file or a folder; files hold one or more documents separated by ``---``, as
 ``kubectl apply -f`` takes them. Every error names the file, the document, the field path
-and the bad value, and says what to write instead.
+and the bad value, and tells what to write instead.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ YAML_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 class ConfigError(ValueError):
-    """A config file or document that cannot be used; the message says where and why."""
+    """A config file or document that cannot be used; the message names where and why."""
 
 
 @dataclasses.dataclass(frozen=True)

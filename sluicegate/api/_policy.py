@@ -65,7 +65,7 @@ def _free_price() -> Price:
 
 
 class Ollama(Model):
-    """How the operator runs a local model on Ollama when the route has no endpoint."""
+    """Ollama settings the operator uses to run a local model when the route has no endpoint."""
 
     replicas: int = pydantic.Field(default=1, ge=1, le=100, description="Ollama pods for this model.")
     gpus: int = pydantic.Field(default=1, ge=0, le=16, description="nvidia.com/gpu per pod; 0 runs on CPU.")

@@ -1,9 +1,9 @@
 """Admission: choose a route, cap its output, estimate the cost and reserve it.
 
 Nothing reaches an upstream before this module has a reservation for it. A request that
-does not fit is downgraded to the local route when every budget lacking room says
-``Downgrade`` and the request's output fits the local route; otherwise it is rejected
-with 429 ``budget_exceeded``.
+does not fit is downgraded to the local route when every budget lacking room has
+``onExceeded: Downgrade`` and the request's output fits the local route. Otherwise it is
+rejected with 429 ``budget_exceeded``.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class Admission:
 
 
 def new_request_id() -> ledger.RequestId:
-    """A new request id, also sent back as X-Sluicegate-Request-Id."""
+    """Generate a request id, also sent back as X-Sluicegate-Request-Id."""
     return ledger.RequestId(uuid.uuid4().hex)
 
 
@@ -98,7 +98,7 @@ def plan_route(
 
 
 def output_limit(*, plan: Plan, route: _runtime.Route) -> int:
-    """The max_tokens sent upstream: the request's, else the policy default, at most the route's maximum."""
+    """Return the max_tokens sent upstream: the request's, else the policy default, at most the route's maximum."""
     requested = plan.chat.max_tokens
     if requested is None:
         return min(plan.ns.policy.default_max_tokens, route.max_output_tokens)

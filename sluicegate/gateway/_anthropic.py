@@ -1,4 +1,4 @@
-"""The Anthropic Messages adapter: OpenAI chat requests in, OpenAI-shaped answers out.
+"""The Anthropic Messages adapter: OpenAI chat requests in, OpenAI-shaped responses out.
 
 System and developer messages become the ``system`` blocks; tool calls and tool results
 become ``tool_use`` and ``tool_result`` blocks. With provider prompt caching on, the last

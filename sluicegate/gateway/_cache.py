@@ -2,7 +2,7 @@
 
 Only non-streamed requests with ``temperature`` 0 are cached, and only where the
 RoutePolicy enables it. The key covers the namespace, the route and everything in the
-body that can change the answer; a hit is served with no upstream call and recorded as a
+body that can change the response; a hit is served with no upstream call and recorded as a
 ledger row of cost 0. Answers are stored under the route that actually answered.
 
 NOTE: entries live in each replica's memory, so a fleet of N replicas may call the
@@ -19,13 +19,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-# Body fields that never change the answer, so they stay out of the key.
+# Body fields that never change the response, so they stay out of the key.
 _IGNORED_FIELDS = frozenset({"stream", "stream_options", "user", "metadata", "store", "service_tier"})
 MAX_ENTRIES = 10_000
 
 
 def cache_key(*, namespace: str, route: str, model: str, raw: dict[str, Any]) -> str:
-    """Hash everything that changes an answer: namespace, route, model and the body's other fields."""
+    """Hash everything that changes a response: namespace, route, model and the body's other fields."""
     relevant = {name: value for name, value in raw.items() if name not in _IGNORED_FIELDS and name != "model"}
     text = json.dumps([namespace, route, model, relevant], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()

@@ -25,7 +25,7 @@ from typing import Any
 
 
 class GatewayError(Exception):
-    """An error answer: HTTP status, OpenAI error type, machine code and a message."""
+    """An error response: HTTP status, OpenAI error type, machine code and a message."""
 
     status = 500
     error_type = "server_error"
@@ -38,7 +38,7 @@ class GatewayError(Exception):
         self.headers = dict(headers or {})
 
     def body(self) -> dict[str, Any]:
-        """The JSON error body."""
+        """Build the JSON error body."""
         return {"error": {"message": self.message, "type": self.error_type, "param": self.param, "code": self.code}}
 
 

@@ -29,5 +29,5 @@ class Metrics:
             "sluicegate_config_reloads", "Config reloads by result.", ["result"], registry=self.registry)
 
     def render(self) -> bytes:
-        """The text exposition format."""
+        """Render every metric in the Prometheus text exposition format."""
         return prometheus_client.generate_latest(self.registry)

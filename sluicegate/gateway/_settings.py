@@ -16,7 +16,7 @@ DEFAULT_LEDGER_URL = "sqlite:///./sluicegate-ledger.db"
 
 @dataclasses.dataclass(frozen=True)
 class GatewaySettings:
-    """How one gateway process runs."""
+    """Settings of one gateway process."""
 
     config_path: pathlib.Path
     """YAML file or folder of LLMBudget and RoutePolicy documents."""

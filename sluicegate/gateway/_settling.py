@@ -2,7 +2,7 @@
 
 With provider usage, the charge is the exact cost of that usage. Without it, a paid route
 is charged the amount it held (providers bill hidden tokens that the text does not
-show) and a $0 route counts the text; either way the row says the usage was estimated. A
+show) and a $0 route counts the text; either way the row marks the usage as estimated. A
 failed call that reported no usage costs 0.
 """
 
@@ -28,7 +28,7 @@ SETTLE_ATTEMPTS = 3
 
 @dataclasses.dataclass(frozen=True)
 class Result:
-    """How one attempt ended, as far as the ledger needs to know."""
+    """The end of one attempt, as far as the ledger needs to know."""
 
     outcome: Outcome
     usage: _pricing.Usage | None

@@ -124,7 +124,7 @@ class _Relay:
         self.reservation = admission.reservation
 
     async def client_bytes(self) -> AsyncIterator[bytes]:
-        """The client's side: yield what the pump queued until it signals the end."""
+        """Yield what the pump queued for the client until it signals the end."""
         try:
             while True:
                 item = await self.queue.get()
@@ -157,7 +157,7 @@ class _Relay:
         await self._send(b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n")
 
     async def pump(self) -> None:
-        """The upstream's side: relay, settle the reservation, then end the client's stream.
+        """Relay the upstream's chunks, settle the reservation, then end the client's stream.
 
         The ending (``[DONE]`` or the error event) is sent only after the ledger row is
         written, so a client that saw the end of its stream can read its charge.

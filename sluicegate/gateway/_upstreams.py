@@ -61,7 +61,7 @@ class UpstreamRejected(UpstreamError):
 
     @property
     def is_context_overflow(self) -> bool:
-        """True for a 400 that says the prompt exceeds the model's context."""
+        """True for a 400 whose error code or type reports a prompt longer than the model's context."""
         return self.status == 400 and bool({self.code, self.error_type} & CONTEXT_OVERFLOW_CODES)
 
 
@@ -90,7 +90,7 @@ def is_local_failure(error: UpstreamError) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class Completion:
-    """A non-streamed answer in OpenAI's shape, with the usage the provider reported."""
+    """A non-streamed response in OpenAI's shape, with the usage the provider reported."""
 
     body: dict[str, Any]
     usage: _pricing.Usage | None
@@ -109,7 +109,7 @@ class ChunkStream(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class Target:
-    """Where one route sends its calls."""
+    """The upstream of one route: protocol, base URL, model, key and timeout."""
 
     provider: api.Provider | None  # None: a local OpenAI-compatible server
     base_url: str
