@@ -144,6 +144,10 @@ def describe_validation_error(error: pydantic.ValidationError, raw: Any) -> str:
             lines.append(f"{location}: required field is missing")
         elif item["type"] == "extra_forbidden":
             lines.append(f"{location}: unknown field; check its spelling against the documented fields")
+        elif item["type"] == "string_type":
+            # YAML reads 20 or 0.5 as numbers; money and names must stay exact strings.
+            value = _value_at(raw, item["loc"])
+            lines.append(f"{location}: expected a quoted string, got {value!r}; quote it in YAML, e.g. \"{value}\"")
         else:
             lines.append(f"{location}: {message} (got {_value_at(raw, item['loc'])!r})")
     return "; ".join(lines)
