@@ -91,7 +91,7 @@ def _write_config(folder: pathlib.Path, *, local_url: str, local_model: str, clo
          "spec": {"local": {"model": local_model, "endpoint": local_url, "timeoutSeconds": 60, "maxOutputTokens": 256},
                   "cloud": {"provider": "openai-compatible", "model": "frontier-model", "endpoint": cloud_url,
                             "priceUSDPerMillionTokens": CLOUD_PRICE},
-                  "defaultMaxTokens": 128, "loopGuard": {"maxRepeats": 0}}},
+                  "defaultMaxTokens": 48, "loopGuard": {"maxRepeats": 0}}},
     ]
     path = folder / "budgets.yaml"
     path.write_text(yaml.safe_dump_all(documents, sort_keys=False), encoding="utf-8")
