@@ -22,6 +22,7 @@ import datetime
 import functools
 import json
 import sqlite3
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
@@ -113,7 +114,7 @@ class SqliteLedger:
     def _open(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self._path, timeout=self._busy_timeout, isolation_level=None)
         try:
-            connection.execute("PRAGMA journal_mode = WAL")
+            self._enable_wal(connection)
             # FULL syncs the WAL on every commit, so a committed charge survives an OS
             # crash or power loss, not only a crash of the process.
             connection.execute("PRAGMA synchronous = FULL")
@@ -121,6 +122,20 @@ class SqliteLedger:
             connection.close()
             raise
         return connection
+
+    def _enable_wal(self, connection: sqlite3.Connection) -> None:
+        # NOTE: switching a new file to WAL needs an exclusive lock, and SQLite answers
+        # SQLITE_BUSY at once, without its busy handler, while another process holds any lock
+        # on the file (several gateways starting together), so retry until busy_timeout.
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            try:
+                connection.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if getattr(error, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     async def now(self) -> datetime.datetime:
         """Return the ledger's clock: the host clock unless a test replaced it."""

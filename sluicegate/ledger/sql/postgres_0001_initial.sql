@@ -159,17 +159,15 @@ CREATE FUNCTION sluicegate_insert_attempt(
     FROM jsonb_populate_record(NULL::sluicegate_attempts, p_attempt) AS a;
 $$;
 
--- Hold p_amount on every window of p_namespace given by the key arrays, each checked
--- against its ceiling in p_ceilings, or hold nothing. Expired holds of the namespace are
--- given back first. o_spent and o_reserved are the counters before this hold, in the
--- order of the key arrays.
-CREATE FUNCTION sluicegate_reserve(
+-- Hold p_amount on every window in p_window_ids, each checked against its ceiling in
+-- p_ceilings, or hold nothing. Expired holds of the namespace are given back first.
+-- o_spent and o_reserved are the counters before this hold, in the order of the ids.
+-- Window rows are never deleted, so a caller may remember the ids that
+-- sluicegate_window_ids returned and skip that lookup on later calls.
+CREATE FUNCTION sluicegate_reserve_known(
     p_reservation_id text,
     p_namespace text,
-    p_periods text[],
-    p_time_zones text[],
-    p_starts timestamptz[],
-    p_ends timestamptz[],
+    p_window_ids bigint[],
     p_ceilings bigint[],
     p_amount bigint,
     p_now timestamptz,
@@ -179,7 +177,6 @@ CREATE FUNCTION sluicegate_reserve(
     OUT o_reserved bigint[]
 ) LANGUAGE plpgsql AS $$
 DECLARE
-    v_window_ids bigint[];
     v_expired_ids text[];
 BEGIN
     -- A hold that another transaction is settling or giving back is that transaction's
@@ -191,10 +188,8 @@ BEGIN
         FOR UPDATE SKIP LOCKED
     ) AS r;
 
-    v_window_ids := sluicegate_window_ids(p_namespace, p_periods, p_time_zones, p_starts, p_ends, p_now);
-
     PERFORM 1 FROM sluicegate_windows
-    WHERE id = ANY (v_window_ids)
+    WHERE id = ANY (p_window_ids)
        OR id IN (SELECT unnest(window_ids) FROM sluicegate_reservations WHERE id = ANY (v_expired_ids))
     ORDER BY id
     FOR UPDATE;
@@ -217,17 +212,17 @@ BEGIN
            coalesce(array_agg(w.spent_nano ORDER BY c.ord), '{}'),
            coalesce(array_agg(w.reserved_nano ORDER BY c.ord), '{}')
     INTO o_fits, o_spent, o_reserved
-    FROM unnest(v_window_ids, p_ceilings) WITH ORDINALITY AS c (window_id, ceiling, ord)
+    FROM unnest(p_window_ids, p_ceilings) WITH ORDINALITY AS c (window_id, ceiling, ord)
     JOIN sluicegate_windows AS w ON w.id = c.window_id;
     IF NOT o_fits THEN
         RETURN;
     END IF;
 
     IF p_amount > 0 THEN
-        UPDATE sluicegate_windows SET reserved_nano = reserved_nano + p_amount WHERE id = ANY (v_window_ids);
+        UPDATE sluicegate_windows SET reserved_nano = reserved_nano + p_amount WHERE id = ANY (p_window_ids);
     END IF;
     INSERT INTO sluicegate_reservations (id, namespace, amount_nano, window_ids, reserved_at, expires_at)
-    VALUES (p_reservation_id, p_namespace, p_amount, v_window_ids, p_now, p_expires_at);
+    VALUES (p_reservation_id, p_namespace, p_amount, p_window_ids, p_now, p_expires_at);
 END
 $$;
 
