@@ -71,14 +71,19 @@ def plan_route(
     cloud = ns.cloud
     if model == "auto":
         classification = routing.classify(messages=chat.messages, settings=ns.policy.classifier, tools=chat.tools, hint=hint)
+        signals = classification.signals
         wants_cloud = classification.tier is routing.Tier.COMPLEX and cloud is not None
+        if (not wants_cloud and not classification.hinted and cloud is not None and chat.max_tokens is not None
+                and ns.local.max_output_tokens < chat.max_tokens <= cloud.max_output_tokens):
+            # An output longer than the local route allows is itself a reason to go to cloud.
+            wants_cloud, signals = True, (*signals, "max_tokens")
         route = cloud if wants_cloud and cloud is not None else ns.local
         decision = Decision.CLASSIFIED
         if wants_cloud and not ns.budgets and not (cloud and cloud.prices.is_free):
             # No budget, no cloud: an automatic choice falls back to the free local route.
             route, decision = ns.local, Decision.DOWNGRADED
         return Plan(request_id=request_id, ns=ns, chat=chat, route=route, decision=decision,
-                    forced_local=False, signals=classification.signals)
+                    forced_local=False, signals=signals)
     if model in (_runtime.LOCAL, ns.local.target.model):
         return Plan(request_id=request_id, ns=ns, chat=chat, route=ns.local, decision=Decision.FORCED,
                     forced_local=True, signals=())
@@ -103,10 +108,12 @@ def output_limit(*, plan: Plan, route: _runtime.Route) -> int:
     if requested is None:
         return min(plan.ns.policy.default_max_tokens, route.max_output_tokens)
     if requested > route.max_output_tokens:
+        field = plan.chat.max_tokens_field
         raise _errors.InvalidRequest(
-            f"max_tokens is {requested:,}, above the {route.name} route's maximum of {route.max_output_tokens:,} "
-            f"(maxOutputTokens of model {route.target.model!r}): send max_tokens of at most {route.max_output_tokens:,}",
-            param="max_tokens",
+            f"{field} is {requested:,}, above the {route.name} route's maximum of {route.max_output_tokens:,} "
+            f"for model {route.target.model!r}: send {field} of at most {route.max_output_tokens:,}, or raise "
+            f"spec.{route.name}.maxOutputTokens in the RoutePolicy of namespace {plan.ns.namespace!r}",
+            param=field,
         )
     return requested
 
@@ -175,10 +182,13 @@ def budget_error(exceeded: ledger.BudgetExceeded, *, route: _runtime.Route) -> _
         f"and holds ${api.format_usd(state.reserved_nano)} in flight of its ${api.format_usd(state.budget.ceiling_nano)} ceiling"
         for state in exceeded.lacking
     )
+    if all(state.budget.ceiling_nano == 0 for state in exceeded.lacking):
+        advice = "A ceiling of $0 blocks every paid call: raise spec.ceilingUSD, or use a $0 route such as model 'local'"
+    else:
+        advice = "Raise spec.ceilingUSD, wait for the next window, or send a smaller max_tokens"
     return _errors.BudgetExceededError(
         f"budget exhausted for namespace {exceeded.namespace!r}: this {route.name} request needs up to "
-        f"${api.format_usd(exceeded.amount_nano)}, but {details}. Raise spec.ceilingUSD, wait for the next window, "
-        "or send a smaller max_tokens"
+        f"${api.format_usd(exceeded.amount_nano)}, but {details}. {advice}"
     )
 
 

@@ -50,7 +50,8 @@ class Authenticator:
         if namespace is None:
             self._cache.pop(digest, None)
             raise _errors.InvalidApiKey(
-                f"unknown or revoked API key (starting {key[:8]!r}): create one with 'sluicegate keys create --namespace NS'"
+                f"unknown or revoked API key (starting {key[:8]!r}): create one with 'sluicegate keys create --namespace NS "
+                "--ledger URL', using the same ledger as the gateway"
             )
         if len(self._cache) >= MAX_CACHED_KEYS:
             self._cache.clear()

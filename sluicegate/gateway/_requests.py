@@ -27,6 +27,7 @@ class ChatRequest:
     stream: bool
     include_usage: bool
     max_tokens: int | None
+    max_tokens_field: str  # "max_tokens" or "max_completion_tokens", as the client sent it
     n: int
     temperature: float | None
     tools: list[Any] | None
@@ -66,6 +67,7 @@ def parse_chat_request(body: bytes) -> ChatRequest:
         stream=stream,
         include_usage=include_usage,
         max_tokens=max_tokens,
+        max_tokens_field="max_completion_tokens" if raw.get("max_tokens") is None and max_tokens is not None else "max_tokens",
         n=n if n is not None else 1,
         temperature=temperature,
         tools=tools,

@@ -186,6 +186,9 @@ async def send(transport: httpx.AsyncBaseTransport, request: httpx.Request, *, s
         if not stream:
             await response.aread()
     except (httpx.TimeoutException, TimeoutError) as error:
+        if isinstance(error.__cause__, aiohttp.ClientConnectorError):
+            # NOTE: httpx-aiohttp 0.2 reports a refused connection as httpx.ConnectTimeout.
+            raise UpstreamUnreachable(f"cannot connect to {request.url.host}:{request.url.port}: {error.__cause__.os_error}") from error
         raise UpstreamTimeout(f"no response from {request.url.host}:{request.url.port} within the route's timeout") from error
     except (httpx.TransportError, aiohttp.ClientError, OSError) as error:
         raise UpstreamUnreachable(f"cannot reach {request.url.host}:{request.url.port}: {type(error).__name__}") from error

@@ -14,13 +14,14 @@ import asyncio
 import dataclasses
 import datetime
 import json
+import pathlib
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sluicegate import api
-from sluicegate.ledger._connect import connect, redact_url
+from sluicegate.ledger._connect import connect, redact_url, sqlite_path
 from sluicegate.ledger._protocol import BudgetRef, Ledger, LedgerError, ReportRow
 
 DEFAULT_LEDGER_URL = "sqlite:///./sluicegate-ledger.db"
@@ -101,8 +102,10 @@ def _add_ledger_option(parser: argparse.ArgumentParser) -> None:
 def _handler(command: _Command) -> Callable[[argparse.Namespace], int]:
     def handle(args: argparse.Namespace) -> int:
         url = args.ledger or settings().ledger_url
+        args.ledger_url = url
         try:
             ledger = connect(url)
+            _check_sqlite_exists(url, creates=command in (_create_key, _migrated))
         except ValueError as error:
             return _fail(str(error), code=2)
         try:
@@ -113,6 +116,18 @@ def _handler(command: _Command) -> Callable[[argparse.Namespace], int]:
             return _fail(str(error), code=2)
 
     return handle
+
+
+def _check_sqlite_exists(url: str, *, creates: bool) -> None:
+    # Reading commands must not create an empty SQLite ledger beside the real one and report nothing.
+    if creates or not url.lower().startswith("sqlite:///") or sqlite_path(url) == ":memory:":
+        return
+    path = pathlib.Path(sqlite_path(url))
+    if not path.exists():
+        raise ValueError(
+            f"no ledger at {path.resolve()}: pass the gateway's ledger with --ledger URL (or SLUICEGATE_LEDGER_URL), "
+            "or run this in the folder where the gateway keeps sluicegate-ledger.db"
+        )
 
 
 async def _run(command: _Command, args: argparse.Namespace, ledger: Ledger) -> int:
@@ -131,7 +146,8 @@ def _fail(message: str, *, code: int) -> int:
 async def _create_key(args: argparse.Namespace, ledger: Ledger) -> int:
     key_id, key = await ledger.create_api_key(args.namespace)
     print(key)
-    print(f"created key {key_id} for namespace {args.namespace}; the key is shown only this once", file=sys.stderr)
+    print(f"created key {key_id} for namespace {args.namespace} in ledger {redact_url(args.ledger_url)}; "
+          "the key is shown only this once", file=sys.stderr)
     return 0
 
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from sluicegate import cli
-from sluicegate.api import _crds
+from sluicegate.api import _crds, _reference
 
 import crd_validation
 
@@ -40,7 +40,7 @@ def _nodes(schema: Mapping[str, Any], path: str) -> Iterator[tuple[str, Mapping[
 def test_committed_crd_matches_generator(filename: str) -> None:
     generated = _crds.dump_crd(_crds.custom_resource_definitions()[filename])
     committed = (CRD_FOLDER / filename).read_text(encoding="utf-8")
-    assert committed == generated, f"crds/{filename} is stale: run `sluicegate crds` and commit the result"
+    assert committed == generated, f"crds/{filename} is stale: run `sluicegate crds` from the repository root (it also updates charts/sluicegate/crds) and commit the result"
 
 
 def test_crd_folder_has_one_file_per_kind() -> None:
@@ -159,3 +159,10 @@ def test_crds_command_reports_unwritable_folder(tmp_path: pathlib.Path, capsys: 
     error = capsys.readouterr().err
     assert str(blocker / "crds") in error
     assert "--output" in error
+
+
+def test_field_reference_is_current() -> None:
+    committed = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "resources.md").read_text(encoding="utf-8")
+    assert committed == _reference.field_reference(), (
+        "docs/resources.md is stale: run `sluicegate crds --reference docs/resources.md` and commit the result"
+    )

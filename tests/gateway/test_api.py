@@ -230,3 +230,15 @@ async def test_free_local_failure_without_escalation(start_gateway: Any, cloud: 
     assert forced.status_code == 502
     assert error_of(forced)["code"] == "upstream_error"
     assert cloud.call_count == 0
+
+
+async def test_long_output_request_goes_to_cloud(running: Any) -> None:
+    # "hi" classifies simple, but 4,096 output tokens exceed the local route's 2,048.
+    response = await running.chat(model="auto", content="hi", max_tokens=4096)
+    assert response.status_code == 200
+    assert response.headers["x-sluicegate-route"] == "cloud"
+    too_long = await running.chat(model="auto", content="hi", max_completion_tokens=9000)
+    assert too_long.status_code == 400
+    error = error_of(too_long)
+    assert error["param"] == "max_completion_tokens"
+    assert "spec.local.maxOutputTokens" in error["message"]

@@ -152,7 +152,9 @@ def test_ledger_url_default_is_local_sqlite(
     [
         (["keys", "list", "--ledger", "mysql://root:hunter2@127.0.0.1/x"], 2, "unsupported ledger URL 'mysql://root:***@127.0.0.1/x'"),
         (["keys", "create", "--namespace", "Team_A"], 2, "invalid namespace 'Team_A'"),
-        (["ledger", "report", "--config", "/nonexistent/budgets.yaml"], 2, "no such file or folder"),
+        (["ledger", "report", "--ledger", "sqlite:///:memory:", "--config", "/nonexistent/budgets.yaml"], 2, "no such file or folder"),
+        (["ledger", "report", "--ledger", "sqlite:////nonexistent/ledger.db"], 2, "no ledger at /nonexistent/ledger.db"),
+        (["keys", "list", "--ledger", "sqlite:////nonexistent/ledger.db"], 2, "no ledger at /nonexistent/ledger.db"),
         (["keys", "list", "--ledger", "postgresql://postgres:hunter2@127.0.0.1:9/x"], 1, "PostgreSQL ledger is unreachable"),
     ],
 )
