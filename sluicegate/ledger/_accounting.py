@@ -151,7 +151,7 @@ class SpendBucket:
     route: str
     model: str
     start: datetime.datetime
-    calls: int
+    calls: int  # attempts that were served or reached an upstream; refusals are not calls
     prompt_tokens: int
     completion_tokens: int
     estimated_nano: int

@@ -101,7 +101,8 @@ ORDER BY created_at DESC, id DESC LIMIT $2
 _REPORT = """
 SELECT namespace, route, model,
        to_timestamp((floor(extract(epoch FROM window_at) / $2) * $2)::double precision) AS start,
-       count(*) AS calls, sum(prompt_tokens)::bigint AS prompt_tokens,
+       count(*) FILTER (WHERE outcome NOT IN ('rejected', 'loop_detected')) AS calls,
+       sum(prompt_tokens)::bigint AS prompt_tokens,
        sum(completion_tokens)::bigint AS completion_tokens, sum(estimated_nano)::bigint AS estimated_nano,
        sum(charged_nano)::bigint AS charged_nano
 FROM sluicegate_attempts WHERE $1::text IS NULL OR namespace = $1

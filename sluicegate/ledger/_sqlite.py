@@ -72,7 +72,8 @@ _SCHEMA_VERSION_TABLE = (
     " version INTEGER PRIMARY KEY, title TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT"
 )
 _REPORT = """
-SELECT namespace, route, model, (window_at / ?) * ? AS start, count(*), sum(prompt_tokens),
+SELECT namespace, route, model, (window_at / ?) * ? AS start,
+       sum(CASE WHEN outcome IN ('rejected', 'loop_detected') THEN 0 ELSE 1 END), sum(prompt_tokens),
        sum(completion_tokens), sum(estimated_nano), sum(charged_nano)
 FROM sluicegate_attempts WHERE ? IS NULL OR namespace = ?
 GROUP BY namespace, route, model, start

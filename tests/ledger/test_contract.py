@@ -354,6 +354,7 @@ async def test_sync_budgets_upserts_and_report_uses_them(ledger_db: ledger.Ledge
         held = await ledger_db.reserve(namespace="team-a", budgets=[], amount_nano=usd(charge), ttl_seconds=60)
         await ledger_db.settle(held, attempt(route=route, model=model, charged_nano=usd(charge), estimated_nano=usd(charge), prompt_tokens=10, completion_tokens=5))
     await ledger_db.record(attempt("team-b", charged_nano=0))
+    await ledger_db.record(attempt("team-b", attempt_id="refused", outcome=ledger.Outcome.REJECTED))
 
     rows = await ledger_db.report()
 
