@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"local route: {local_description}")
         print(f"cloud route: scripted provider on {cloud.base_url}, priced at ${CLOUD_PRICE['input']} in / "
               f"${CLOUD_PRICE['output']} out per million tokens")
-        print(f"ledger:      {ledger_url}")
+        print(f"ledger:      {ledger_url}" + ("" if args.ledger else " (temporary, removed when the demo ends)"))
         print(f"budget:      ${args.ceiling} per day for namespace {NAMESPACE!r}, onExceeded Downgrade\n")
 
         key = asyncio.run(_create_key(ledger_url))
@@ -161,9 +161,12 @@ def run(args: argparse.Namespace) -> int:
                 "input": CLOUD_PRICE["input"], "output": CLOUD_PRICE["output"], "cached_input": CLOUD_PRICE["cachedInput"]}))
             print(_replay.format_text(_replay.summarize(replayed, cloud_prices=prices)))
         rows = asyncio.run(_report(ledger_url))
-        print("\nledger report (sluicegate ledger report):")
+        print("\nledger report, as `sluicegate ledger report` prints it:")
+        print(f"  {'ROUTE':6} {'MODEL':16} {'CALLS':>5}  {'CHARGED USD':>12}  {'HELD BEFORE THE CALL USD':>24}")
         for row in rows:
-            print(f"  {row.namespace} {row.budget} {row.route:5} {row.model:16} calls {row.calls:3}  "
-                  f"charged ${api.format_usd(row.charged_nano)}  estimated ${api.format_usd(row.estimated_nano)}")
-        print(f"\nlocal calls answered by: {local_description}")
+            print(f"  {row.route:6} {row.model:16} {row.calls:5}  {api.format_usd(row.charged_nano):>12}  "
+                  f"{api.format_usd(row.estimated_nano):>24}")
+        print("\nclassified: the zero-token classifier chose the route; downgraded: a cloud request whose worst-case")
+        print("cost no longer fitted the budget was served by the local route instead.")
+        print(f"local calls answered by: {local_description}")
     return 0

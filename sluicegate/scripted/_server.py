@@ -192,6 +192,12 @@ async def _handle(upstream: ScriptedUpstream, request: web.Request, *, anthropic
     if script.status >= 400:
         return _error(script, anthropic=anthropic)
 
+    # Like a real provider, never report more output than the request allowed.
+    limit = body.get("max_tokens") or body.get("max_completion_tokens")
+    if isinstance(limit, int) and script.completion_count() > limit:
+        script = dataclasses.replace(script, completion_tokens=limit, reasoning_tokens=min(script.reasoning_tokens, limit),
+                                     finish_reason="length")
+
     prompt_tokens = script.prompt_tokens
     if prompt_tokens is None:
         prompt_tokens = math.ceil(len(json.dumps(body.get("messages", ""))) / 4)

@@ -32,7 +32,7 @@ from sluicegate.scripted import Script, ScriptedUpstream
 from tests.gateway import harness
 
 CLOUD_PRICE = {"input": "2.00", "output": "8.00"}
-CLOUD_USAGE = {"prompt_tokens": 150, "completion_tokens": 40}
+CLOUD_USAGE = {"prompt_tokens": 150, "completion_tokens": 20}
 
 
 def sample_prompts() -> list[str]:
