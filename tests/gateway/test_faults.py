@@ -2,11 +2,11 @@
 
 Common setup: namespace team-a, cloud route cloud-A at $10 / $1 (cached) / $30 per million
 tokens, free local route local-A, budgets with onExceeded Reject and the loop guard off,
-ledger on PostgreSQL. Covered: concurrent admissions (F01), streamed cost (F02), usage
-injection and stripping (F03), missing prices (F04), fail-closed reservations (F05),
-reservation bounds (F06), cached-token pricing (F07), free cache hits (F08), downgrade to
-free local routes (F09), window spend that survives re-creation (F10), unserved paths
-(F11), cut streams (F12), escalation classes (F13) and pre-dispatch ceilings (F14).
+ledger on PostgreSQL. Covered: concurrent admissions, streamed cost, usage injection and
+stripping, missing prices, fail-closed reservations, reservation bounds, cached-token
+pricing, free cache hits, downgrade to free local routes, unserved paths, cut streams,
+escalation classes and pre-dispatch ceilings. Window spend that survives re-creating a
+budget is in test_windows.py, an unreachable ledger in test_outage.py.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def in_flight(states: list[Any]) -> int:
 
 
 async def test_concurrent_admissions_never_pass_ceiling(start_gateway: Any, cloud: Any, local: Any, postgres_url: str) -> None:
-    # F01: 50 simultaneous $0.10 requests against $1.00, spread over two replicas.
+    # 50 simultaneous $0.10 requests against $1.00, spread over two replicas.
     cloud.set_default(flat(completion_tokens=1000, delay_seconds=2))
     documents = (harness.budget_doc(ceiling="1.00"),
                  harness.policy_doc(local_url=local.base_url, cloud_url=cloud.base_url, cloud_price=FLAT_PRICE))
@@ -64,7 +64,7 @@ async def test_concurrent_admissions_never_pass_ceiling(start_gateway: Any, clou
 
 
 async def test_streamed_calls_are_charged_like_plain_ones(start_gateway: Any, cloud: Any, local: Any, postgres_url: str) -> None:
-    # F02: a streamed call costs the same as a non-streamed one, and spend blocks the third.
+    # A streamed call costs the same as a non-streamed one, and spend blocks the third.
     cloud.set_default(Script(prompt_tokens=100, completion_tokens=50, chunks=("a", "b", "c", "d", "e")))
     running = await start_gateway(harness.budget_doc(ceiling="0.006"),
                                   harness.policy_doc(local_url=local.base_url, cloud_url=cloud.base_url))
@@ -86,7 +86,7 @@ async def test_streamed_calls_are_charged_like_plain_ones(start_gateway: Any, cl
 
 
 async def test_stream_usage_requested_and_hidden_from_client(start_gateway: Any, cloud: Any, local: Any, postgres_url: str) -> None:
-    # F03: the gateway asks for usage, bills reasoning tokens, and strips the usage chunk.
+    # The gateway asks for usage, bills reasoning tokens, and strips the usage chunk.
     cloud.set_default(Script(chunks=tuple(f"w{i} " for i in range(20)), prompt_tokens=100, completion_tokens=500,
                              reasoning_tokens=480, usage=UsageMode.WHEN_ASKED))
     running = await start_gateway(harness.budget_doc(ceiling="1.00"),
@@ -113,7 +113,7 @@ async def test_stream_usage_requested_and_hidden_from_client(start_gateway: Any,
 
 
 async def test_local_stream_without_usage_is_estimated(start_gateway: Any, cloud: Any, local: Any, postgres_url: str) -> None:
-    # F03, local variant: a free route that never reports usage costs $0, marked estimated.
+    # Local variant: a free route that never reports usage costs $0, marked estimated.
     local.set_default(Script(usage=UsageMode.NEVER))
     running = await start_gateway(harness.budget_doc(ceiling="1.00"),
                                   harness.policy_doc(local_url=local.base_url, cloud_url=cloud.base_url))
@@ -127,7 +127,7 @@ async def test_local_stream_without_usage_is_estimated(start_gateway: Any, cloud
 
 
 async def test_missing_output_price_refuses_config(tmp_path: Any, cloud: Any, local: Any) -> None:
-    # F04: a cloud route without an output price is a load error naming the field, never $0.
+    # A cloud route without an output price is a load error naming the field, never $0.
     document = harness.policy_doc(local_url=local.base_url, cloud_url=cloud.base_url, cloud_price={"input": "1"})
     document["spec"]["cloud"]["model"] = "cloud-new"
     path = harness.write_config(tmp_path / "broken.yaml", harness.budget_doc(ceiling="1.00"), document)
@@ -139,7 +139,7 @@ async def test_missing_output_price_refuses_config(tmp_path: Any, cloud: Any, lo
 
 
 async def test_custom_price_is_charged_and_enforced(start_gateway: Any, cloud: Any, local: Any, postgres_url: str) -> None:
-    # F04 variant: a self-hosted openai-compatible route with its own price.
+    # Variant: a self-hosted openai-compatible route with its own price.
     cloud.set_default(Script(prompt_tokens=1000, completion_tokens=1000))
     documents = (harness.budget_doc(ceiling="1.00"),
                  harness.policy_doc(local_url=local.base_url, cloud_url=cloud.base_url,
@@ -156,7 +156,7 @@ async def test_custom_price_is_charged_and_enforced(start_gateway: Any, cloud: A
 
 
 async def test_unestimable_content_is_refused(start_gateway: Any, cloud: Any, local: Any, postgres_url: str) -> None:
-    # F05 case B: content the gateway cannot price is refused before dispatch.
+    # Content the gateway cannot price is refused before dispatch.
     running = await start_gateway(harness.budget_doc(ceiling="0.05"),
                                   harness.policy_doc(local_url=local.base_url, cloud_url=cloud.base_url))
     body = {"model": "cloud-A", "messages": [{"role": "user", "content": [{"type": "hologram", "data": "x"}]}]}
@@ -172,7 +172,7 @@ async def test_unestimable_content_is_refused(start_gateway: Any, cloud: Any, lo
 
 
 async def test_missing_max_tokens_reserves_the_default(start_gateway: Any, cloud: Any, local: Any, postgres_url: str) -> None:
-    # F06: without max_tokens the reservation is bounded by defaultMaxTokens, which is sent upstream.
+    # Without max_tokens the reservation is bounded by defaultMaxTokens, which is sent upstream.
     cloud.set_default(Script(prompt_tokens=100, completion_tokens=50, delay_seconds=1))
     running = await start_gateway(
         harness.budget_doc(ceiling="1.00"),
@@ -194,7 +194,7 @@ async def test_missing_max_tokens_reserves_the_default(start_gateway: Any, cloud
 
 
 async def test_cached_tokens_priced_at_cache_rate(start_gateway: Any, cloud: Any, local: Any, postgres_url: str) -> None:
-    # F07: 27,146 of 27,147 prompt tokens were cache reads.
+    # 27,146 of 27,147 prompt tokens were cache reads.
     cloud.set_default(Script(prompt_tokens=27147, cached_tokens=27146, completion_tokens=351))
     running = await start_gateway(
         harness.budget_doc(ceiling="1.00"),
@@ -208,7 +208,7 @@ async def test_cached_tokens_priced_at_cache_rate(start_gateway: Any, cloud: Any
 
 
 async def test_cache_hit_is_free(start_gateway: Any, cloud: Any, local: Any, postgres_url: str) -> None:
-    # F08: the second identical request is served from the cache at $0.
+    # The second identical request is served from the cache at $0.
     running = await start_gateway(
         harness.budget_doc(ceiling="1.00"),
         harness.policy_doc(local_url=local.base_url, cloud_url=cloud.base_url,
@@ -229,7 +229,7 @@ async def test_cache_hit_is_free(start_gateway: Any, cloud: Any, local: Any, pos
 
 
 async def test_exhausted_budget_keeps_free_routes_open(start_gateway: Any, cloud: Any, local: Any, postgres_url: str) -> None:
-    # F09: at the ceiling, free local routes and downgrades still serve; a Reject budget refuses.
+    # At the ceiling, free local routes and downgrades still serve; a Reject budget refuses.
     downgrade = await start_gateway(harness.budget_doc(ceiling="1.00", on_exceeded="Downgrade"),
                                     harness.policy_doc(local_url=local.base_url, cloud_url=cloud.base_url))
     await harness.seed_spend(postgres_url, downgrade.config, amount_usd="1.00")
@@ -257,7 +257,7 @@ async def test_exhausted_budget_keeps_free_routes_open(start_gateway: Any, cloud
 
 @pytest.mark.parametrize("path", ["/v1/completions", "/v1/embeddings", "/v1/responses", "/openai/v1/chat/completions"])
 async def test_unserved_paths_reach_no_upstream(start_gateway: Any, cloud: Any, local: Any, postgres_url: str, path: str) -> None:
-    # F11: only chat completions is served; every other path is a 404 that reaches no upstream.
+    # Only chat completions is served; every other path is a 404 that reaches no upstream.
     running = await start_gateway(harness.budget_doc(ceiling="1.00"),
                                   harness.policy_doc(local_url=local.base_url, cloud_url=cloud.base_url))
     await harness.seed_spend(postgres_url, running.config, amount_usd="1.00")
@@ -271,7 +271,7 @@ async def test_unserved_paths_reach_no_upstream(start_gateway: Any, cloud: Any, 
 
 
 async def test_stream_cut_after_first_byte_ends_with_error(start_gateway: Any, cloud: Any, local: Any, postgres_url: str) -> None:
-    # F12 case 1: 40 of 60 chunks reach the client, then an error event and no [DONE]; no cloud stitching.
+    # 40 of 60 chunks reach the client, then an error event and no [DONE]; no cloud stitching.
     local.set_default(Script(chunks=tuple(f"t{i} " for i in range(60)), cut_after_chunks=40, usage=UsageMode.NEVER))
     running = await start_gateway(harness.budget_doc(ceiling="1.00"),
                                   harness.policy_doc(local_url=local.base_url, cloud_url=cloud.base_url))
@@ -289,7 +289,7 @@ async def test_stream_cut_after_first_byte_ends_with_error(start_gateway: Any, c
 
 
 async def test_stream_cut_before_first_byte_escalates(start_gateway: Any, cloud: Any, local: Any, postgres_url: str) -> None:
-    # F12 case 2: the local server drops the connection before headers; one escalation, full stream.
+    # The local server drops the connection before headers; one escalation, full stream.
     local.set_default(Script(close_before_headers=True))
     cloud.set_default(Script(prompt_tokens=50, completion_tokens=60))
     running = await start_gateway(harness.budget_doc(ceiling="1.00"),
@@ -306,7 +306,7 @@ async def test_stream_cut_before_first_byte_escalates(start_gateway: Any, cloud:
 
 
 async def test_escalation_follows_failure_class(start_gateway: Any, cloud: Any, local: Any, postgres_url: str) -> None:
-    # F13: server faults escalate exactly once; the request's own 400 goes back to the client.
+    # Server faults escalate exactly once; the request's own 400 goes back to the client.
     running = await start_gateway(harness.budget_doc(ceiling="100.00"),
                                   harness.policy_doc(local_url=local.base_url, cloud_url=cloud.base_url,
                                                      local={"timeoutSeconds": 1}))
@@ -342,7 +342,7 @@ async def test_escalation_follows_failure_class(start_gateway: Any, cloud: Any, 
 
 
 async def test_stream_ceiling_checked_before_dispatch(start_gateway: Any, cloud: Any, local: Any, postgres_url: str) -> None:
-    # F14: a stream whose worst case does not fit is refused before dispatch; one that fits lands at exactly $0.996.
+    # A stream whose worst case does not fit is refused before dispatch; one that fits lands at exactly $0.996.
     cloud.set_default(Script(chunks=tuple("x" for _ in range(150)), prompt_tokens=100, completion_tokens=1500))
     running = await start_gateway(harness.budget_doc(ceiling="1.00"),
                                   harness.policy_doc(local_url=local.base_url, cloud_url=cloud.base_url))

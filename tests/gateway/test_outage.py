@@ -1,7 +1,7 @@
 """The ledger going away and coming back: the gateway fails closed and recovers without a restart.
 
-Covers F05 case A (503 ledger_unavailable on every route, no upstream call while the
-ledger is unreachable) and recovery once it answers again.
+Covered: 503 ledger_unavailable on every route, and no upstream call, while the
+ledger is unreachable, and recovery once it is reachable again.
 """
 
 from __future__ import annotations

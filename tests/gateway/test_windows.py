@@ -1,5 +1,5 @@
 """Budget windows seen through the gateway: spend survives re-creating a budget and a restart,
-and a new month starts at $0 (F10). The ledger's clock is replaced by one the test moves."""
+and a new month starts at $0. The ledger's clock is replaced by one the test moves."""
 
 from __future__ import annotations
 
