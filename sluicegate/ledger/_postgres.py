@@ -26,7 +26,7 @@ from typing import Any
 import asyncpg
 
 from sluicegate import api
-from sluicegate.ledger import _accounting, _keys, _migrations
+from sluicegate.ledger import _accounting, _batching, _keys, _migrations
 from sluicegate.ledger._clock import Clock, OffsetClock, require_aware
 from sluicegate.ledger._windows import WindowKey
 from sluicegate.ledger._protocol import (
@@ -65,6 +65,10 @@ _UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "28", "3D", "53", "57", "58"})
 
 _RESERVE = "SELECT o_fits, o_spent, o_reserved FROM sluicegate_reserve_known($1, $2, $3, $4, $5, $6, $7)"
 _WINDOW_IDS = "SELECT sluicegate_window_ids($1, $2, $3, $4, $5, $6)"
+_RESERVE_BATCH = "SELECT o_index, o_fits, o_spent, o_reserved FROM sluicegate_reserve_batch($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+_FINISH_BATCH = "SELECT o_index, o_result FROM sluicegate_finish_batch($1, $2, $3, $4, $5, $6::jsonb[])"
+# A batch that PostgreSQL picked as a deadlock victim is run again, at most this often.
+_DEADLOCK_RETRIES = 3
 _FINISH = "SELECT sluicegate_finish($1, $2, $3, $4, $5::jsonb)"
 _RECORD = "SELECT sluicegate_record($1, $2, $3, $4, $5, $6, $7, $8::jsonb)"
 _RENEW = """
@@ -178,6 +182,8 @@ class PostgresLedger:
         self._clock: Clock = clock if clock is not None else OffsetClock(self._server_clock)
         self._open_lock = asyncio.Lock()
         self._window_id_cache: dict[WindowKey, int] = {}
+        self._reserve_batches: _batching.Coalescer[_ReserveCall, asyncpg.Record] = _batching.Coalescer(self._reserve_batch)
+        self._finish_batches: _batching.Coalescer[_FinishCall, str] = _batching.Coalescer(self._finish_batch)
 
     async def _get_pool(self) -> asyncpg.Pool:
         if self._pool is not None:
@@ -233,7 +239,9 @@ class PostgresLedger:
                     )
 
     async def close(self) -> None:
-        """Close the pool if this ledger opened it."""
+        """Wait for batches in flight, then close the pool if this ledger opened it."""
+        await self._reserve_batches.wait_idle()
+        await self._finish_batches.wait_idle()
         if self._owns_pool and self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
@@ -275,22 +283,53 @@ class PostgresLedger:
             reserved_at=now,
             expires_at=now + datetime.timedelta(seconds=ttl_seconds),
         )
-        async with self._connection("reserve") as connection:
-            window_ids = await self._window_ids_of(connection, namespace=namespace, plans=plans, now=now)
-            row = await connection.fetchrow(
-                _RESERVE,
-                reservation.id,
-                namespace,
-                window_ids,
-                [plan.ceiling_nano for plan in plans],
-                amount_nano,
-                now,
-                reservation.expires_at,
-            )
+        row = await self._reserve_batches.submit(_ReserveCall(reservation=reservation, plans=plans))
         if not row["o_fits"]:
             counters = list(zip(row["o_spent"], row["o_reserved"], strict=True))
             raise _accounting.exceeded(namespace=namespace, amount_nano=amount_nano, plans=plans, counters=counters)
         return reservation
+
+    async def _reserve_batch(self, calls: Sequence[_ReserveCall]) -> list[asyncpg.Record]:
+        for attempt_number in range(1, _DEADLOCK_RETRIES + 1):
+            try:
+                async with self._connection("reserve") as connection:
+                    return await self._reserve_on(connection, calls)
+            except LedgerError as error:
+                if not isinstance(error.__cause__, asyncpg.DeadlockDetectedError) or attempt_number == _DEADLOCK_RETRIES:
+                    raise
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def _reserve_on(self, connection: asyncpg.Connection, calls: Sequence[_ReserveCall]) -> list[asyncpg.Record]:
+        window_ids = [
+            await self._window_ids_of(connection, namespace=call.reservation.namespace, plans=call.plans,
+                                      now=call.reservation.reserved_at)
+            for call in calls
+        ]
+        if len(calls) == 1:
+            [call], [ids] = calls, window_ids
+            hold = call.reservation
+            row = await connection.fetchrow(_RESERVE, hold.id, hold.namespace, ids, [plan.ceiling_nano for plan in call.plans],
+                                            hold.amount_nano, hold.reserved_at, hold.expires_at)
+            return [row]
+
+        starts, position = [], 1
+        for ids in window_ids:
+            starts.append(position)
+            position += len(ids)
+        rows = await connection.fetch(
+            _RESERVE_BATCH,
+            [call.reservation.id for call in calls],
+            [call.reservation.namespace for call in calls],
+            [window_id for ids in window_ids for window_id in ids],
+            [plan.ceiling_nano for call in calls for plan in call.plans],
+            starts,
+            [len(ids) for ids in window_ids],
+            [call.reservation.amount_nano for call in calls],
+            [call.reservation.reserved_at for call in calls],
+            [call.reservation.expires_at for call in calls],
+        )
+        by_index = {row["o_index"]: row for row in rows}
+        return [by_index[index] for index in range(1, len(calls) + 1)]
 
     async def _window_ids_of(
         self, connection: asyncpg.Connection, *, namespace: str, plans: Sequence[_accounting.WindowPlan], now: datetime.datetime
@@ -319,13 +358,37 @@ class PostgresLedger:
             _accounting.check_attempt(attempt, namespace=reservation.namespace)
         document = json.dumps(_accounting.attempt_document(attempt)) if attempt is not None else None
         now = await self.now()
-        async with self._connection(action) as connection:
-            result = await connection.fetchval(
-                _FINISH, reservation.id, state, now, attempt.charged_nano if attempt is not None else 0, document
-            )
+        call = _FinishCall(reservation_id=reservation.id, namespace=reservation.namespace, state=state, now=now,
+                           charged_nano=attempt.charged_nano if attempt is not None else 0, document=document)
+        result = await self._finish_batches.submit(call)
         error = _accounting.finish_error(result, reservation_id=reservation.id, action=action, recorded=attempt is not None)
         if error is not None:
             raise error
+
+    async def _finish_batch(self, calls: Sequence[_FinishCall]) -> list[str]:
+        for attempt_number in range(1, _DEADLOCK_RETRIES + 1):
+            try:
+                async with self._connection("settle or release") as connection:
+                    if len(calls) == 1:
+                        [call] = calls
+                        result: str = await connection.fetchval(
+                            _FINISH, call.reservation_id, call.state, call.now, call.charged_nano, call.document)
+                        return [result]
+                    rows = await connection.fetch(
+                        _FINISH_BATCH,
+                        [call.reservation_id for call in calls],
+                        [call.namespace for call in calls],
+                        [call.state for call in calls],
+                        [call.now for call in calls],
+                        [call.charged_nano for call in calls],
+                        [call.document for call in calls],
+                    )
+                by_index = {row["o_index"]: row["o_result"] for row in rows}
+                return [by_index[index] for index in range(1, len(calls) + 1)]
+            except LedgerError as error:
+                if not isinstance(error.__cause__, asyncpg.DeadlockDetectedError) or attempt_number == _DEADLOCK_RETRIES:
+                    raise
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def renew(self, reservation: Reservation, *, ttl_seconds: float) -> Reservation:
         """Set the hold to expire ``ttl_seconds`` from now."""
@@ -449,6 +512,22 @@ class PostgresLedger:
         async with self._connection("read budgets") as connection:
             rows = await connection.fetch(_STORED_BUDGETS, namespace)
         return [_accounting.budget_from_fields(dict(row)) for row in rows]
+
+
+@dataclasses.dataclass(frozen=True)
+class _ReserveCall:
+    reservation: Reservation
+    plans: Sequence[_accounting.WindowPlan]
+
+
+@dataclasses.dataclass(frozen=True)
+class _FinishCall:
+    reservation_id: str
+    namespace: str
+    state: str
+    now: datetime.datetime
+    charged_nano: int
+    document: str | None
 
 
 def _plan_arrays(plans: Sequence[_accounting.WindowPlan]) -> tuple[list[str], list[str], list[datetime.datetime], list[Any]]:

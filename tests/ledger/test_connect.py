@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from sluicegate import ledger
+from sluicegate import api, ledger
 from sluicegate.ledger import _connect
 from .conftest import FakeClock, attempt, budget
 
@@ -197,3 +197,42 @@ async def test_postgres_operations_take_one_statement_each(postgres_url: str, cl
     assert [("sluicegate_finish(" in text) for text in settle_statements] == [True]
     assert [("sluicegate_record(" in text) for text in record_statements] == [True]
     assert pool_closed is False  # close() leaves an injected pool open
+
+
+async def test_concurrent_postgres_calls_share_batches(postgres_url: str, clock: FakeClock) -> None:
+    statements: list[str] = []
+
+    async def log_statements(connection: asyncpg.Connection) -> None:
+        connection.add_query_logger(lambda record: statements.append(record.query))
+
+    pool = await ledger.create_postgres_pool(postgres_url, min_size=1, max_size=4, init=log_statements)
+    shared = ledger.PostgresLedger(pool=pool, clock=clock)
+    try:
+        await shared.migrate()
+        budgets = {name: budget(namespace=name, ceiling_usd="0.50") for name in ("team-a", "team-b", "team-c")}
+        statements.clear()
+        results = await asyncio.gather(
+            *(shared.reserve(namespace=name, budgets=[budgets[name]], amount_nano=api.parse_usd("0.10"), ttl_seconds=60)
+              for _ in range(8) for name in budgets),
+            return_exceptions=True,
+        )
+        reserve_statements = [text for text in statements if "sluicegate_reserve" in text]
+        held = [result for result in results if isinstance(result, ledger.Reservation)]
+        refused = [result for result in results if isinstance(result, ledger.BudgetExceeded)]
+        statements.clear()
+        await asyncio.gather(*(shared.settle(reservation, attempt(reservation.namespace, attempt_id=reservation.id, charged_nano=api.parse_usd("0.10")))
+                               for reservation in held))
+        settle_statements = [text for text in statements if "sluicegate_finish" in text]
+        states = await shared.budget_states(list(budgets.values()))
+    finally:
+        await shared.close()
+        await pool.close()
+
+    # Five $0.10 holds fit each $0.50 budget; the other three calls of each namespace are refused.
+    assert len(held) == 15
+    assert len(refused) == 9
+    assert [state.spent_nano for state in states] == [api.parse_usd("0.50")] * 3
+    assert [state.reserved_nano for state in states] == [0] * 3
+    assert len(reserve_statements) < 24
+    assert any("sluicegate_reserve_batch" in text for text in reserve_statements)
+    assert len(settle_statements) < 15

@@ -296,3 +296,61 @@ BEGIN
     PERFORM sluicegate_insert_attempt(p_attempt, NULL, p_now, p_now);
 END
 $$;
+
+-- Run sluicegate_reserve_known for a batch of calls in one transaction. Item i uses the
+-- windows p_window_ids[p_window_starts[i] : p_window_starts[i] + p_window_counts[i] - 1]
+-- with the ceilings at the same positions of p_ceilings. Items go in namespace order, the
+-- order every ledger operation locks in, so concurrent batches cannot deadlock.
+CREATE FUNCTION sluicegate_reserve_batch(
+    p_ids text[],
+    p_namespaces text[],
+    p_window_ids bigint[],
+    p_ceilings bigint[],
+    p_window_starts int[],
+    p_window_counts int[],
+    p_amounts bigint[],
+    p_nows timestamptz[],
+    p_expires_at timestamptz[]
+) RETURNS TABLE (o_index int, o_fits boolean, o_spent bigint[], o_reserved bigint[]) LANGUAGE plpgsql AS $$
+DECLARE
+    v_index int;
+    v_first int;
+    v_last int;
+BEGIN
+    FOR v_index IN
+        SELECT n.ord FROM unnest(p_namespaces) WITH ORDINALITY AS n (namespace, ord) ORDER BY n.namespace, n.ord
+    LOOP
+        v_first := p_window_starts[v_index];
+        v_last := v_first + p_window_counts[v_index] - 1;
+        SELECT v_index, k.o_fits, k.o_spent, k.o_reserved INTO o_index, o_fits, o_spent, o_reserved
+        FROM sluicegate_reserve_known(
+            p_ids[v_index], p_namespaces[v_index], coalesce(p_window_ids[v_first:v_last], '{}'),
+            coalesce(p_ceilings[v_first:v_last], '{}'), p_amounts[v_index], p_nows[v_index], p_expires_at[v_index]
+        ) AS k;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
+-- Run sluicegate_finish for a batch of reservations in one transaction, in namespace order.
+CREATE FUNCTION sluicegate_finish_batch(
+    p_ids text[],
+    p_namespaces text[],
+    p_states text[],
+    p_nows timestamptz[],
+    p_charged bigint[],
+    p_attempts jsonb[]
+) RETURNS TABLE (o_index int, o_result text) LANGUAGE plpgsql AS $$
+DECLARE
+    v_index int;
+BEGIN
+    FOR v_index IN
+        SELECT n.ord FROM unnest(p_namespaces) WITH ORDINALITY AS n (namespace, ord) ORDER BY n.namespace, n.ord
+    LOOP
+        o_index := v_index;
+        o_result := sluicegate_finish(p_ids[v_index], p_states[v_index], p_nows[v_index], p_charged[v_index],
+                                      p_attempts[v_index]);
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
