@@ -124,9 +124,12 @@ async def _complete_chat(state: _state.GatewayState, admission: _admission.Admis
             raise upstream_failed(escalation, cloud_error) from None
         admission, escalated_from = escalation, admission.attempt_id
 
+    # The hold covers the call until it is settled, so the response need not wait for the
+    # settle's commit; the settle runs beside it and shutdown waits for it.
     result = _settling.Result(outcome=Outcome.OK, usage=completion.usage)
     attempt = _settling.attempt_row(admission, result, started=started, escalated_from=escalated_from)
-    await _settling.settle(state.ledger, state.metrics, admission, attempt)
+    state.spawn(_settling.settle(state.ledger, state.metrics, admission, attempt),
+                name=f"settle-{admission.plan.request_id}")
     if cache_key is not None:
         # Stored under the route that answered, so an escalated answer is not served as a local one.
         key = _cache.cache_key(namespace=admission.plan.ns.namespace, route=admission.route.name,

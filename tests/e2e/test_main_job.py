@@ -138,6 +138,7 @@ async def test_public_prompts_routed_and_charged(gateway: dict[str, Any], local_
     assert local_model.request_count() - local_before == 4
     assert cloud.call_count == 4
 
+    await harness.no_holds(gateway["ledger"], gateway["config"], "team-a")
     prices = _pricing.PriceTable.from_price(api.Price(**CLOUD_PRICE))
     cloud_cost = _pricing.cost_nano(prices, _pricing.Usage(**CLOUD_USAGE))
     rows = await harness.rows(gateway["ledger"], "team-a")
@@ -169,6 +170,7 @@ async def test_tight_reject_budget_stops_run(gateway: dict[str, Any], cloud: Scr
     assert 200 in statuses
     assert statuses[-1] == 429
     assert cloud.call_count == statuses.count(200)
+    await harness.no_holds(gateway["ledger"], gateway["config"], "team-b")
     states = await harness.ledger_state(gateway["ledger"], gateway["config"], "team-b")
     assert states[0].spent_nano <= api.parse_usd("0.0025")
     assert states[0].reserved_nano == 0
@@ -183,6 +185,7 @@ async def test_local_timeout_escalates_once(gateway: dict[str, Any], cloud: Scri
     assert headers["x-sluicegate-route"] == "cloud"
     assert text == streamed == "Hello from the scripted upstream."
     assert cloud.call_count == 2
+    await harness.no_holds(gateway["ledger"], gateway["config"], "team-c")
     rows = await harness.rows(gateway["ledger"], "team-c")
     assert [(row.route, row.outcome) for row in rows] == [
         ("local", ledger.Outcome.UPSTREAM_ERROR), ("cloud", ledger.Outcome.OK)] * 2

@@ -54,6 +54,10 @@ def write_config(path: pathlib.Path, *documents: dict[str, Any]) -> pathlib.Path
     return path
 
 
+# Gateways of this test process, so ledger reads can wait for their settles in flight.
+RUNNING: list["GatewayThread"] = []
+
+
 class GatewayThread:
     """A real gateway on uvicorn, in a thread with its own event loop, on 127.0.0.1."""
 
@@ -77,11 +81,21 @@ class GatewayThread:
             if time.monotonic() > deadline:
                 raise RuntimeError("the gateway did not start within 20 s")
             time.sleep(0.02)
+        RUNNING.append(self)
         return self
 
     def stop(self) -> None:
+        if self in RUNNING:
+            RUNNING.remove(self)
         self.server.should_exit = True
         self.thread.join(timeout=30)
+
+    def pending_settles(self) -> int:
+        """Settles still running in the background: a plain response does not wait for its settle."""
+        try:
+            return len(self.app_state.tasks)
+        except AttributeError:
+            return 0
 
     @property
     def app_state(self) -> Any:
@@ -109,6 +123,7 @@ async def new_key(ledger_url: str, namespace: str = NAMESPACE) -> str:
 
 async def seed_spend(ledger_url: str, config: api.Config, *, amount_usd: str, namespace: str = NAMESPACE) -> None:
     """Charge ``amount_usd`` to the namespace's current windows, as earlier calls would have."""
+    await settled()
     store = ledger.connect(ledger_url)
     try:
         await store.migrate()
@@ -123,8 +138,32 @@ async def seed_spend(ledger_url: str, config: api.Config, *, amount_usd: str, na
         await store.close()
 
 
+async def settled(timeout: float = 10.0) -> None:
+    """Wait until the gateways of this process have no settle in flight."""
+    deadline = time.monotonic() + timeout
+    while any(gateway.pending_settles() for gateway in RUNNING):
+        if time.monotonic() > deadline:
+            raise AssertionError("settles still in flight after the timeout")
+        await asyncio.sleep(0.01)
+
+
+async def no_holds(ledger_url: str, config: api.Config, namespace: str = NAMESPACE, *, timeout: float = 15.0) -> None:
+    """Wait until the namespace's budgets hold nothing: for gateways in other processes."""
+    budgets = [ledger.BudgetRef.from_budget(b) for b in config.budgets_for(namespace)]
+    store = ledger.connect(ledger_url)
+    try:
+        deadline = time.monotonic() + timeout
+        while any(state.reserved_nano for state in await store.budget_states(budgets)):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"holds of namespace {namespace!r} still open after {timeout} s")
+            await asyncio.sleep(0.05)
+    finally:
+        await store.close()
+
+
 async def ledger_state(ledger_url: str, config: api.Config, namespace: str = NAMESPACE) -> list[ledger.BudgetState]:
-    """Read the namespace's budgets from the ledger."""
+    """Read the namespace's budgets from the ledger, once settles in flight have finished."""
+    await settled()
     store = ledger.connect(ledger_url)
     try:
         return await store.budget_states([ledger.BudgetRef.from_budget(b) for b in config.budgets_for(namespace)])
@@ -133,7 +172,8 @@ async def ledger_state(ledger_url: str, config: api.Config, namespace: str = NAM
 
 
 async def rows(ledger_url: str, namespace: str = NAMESPACE) -> list[ledger.Attempt]:
-    """Every attempt row of the namespace, oldest first."""
+    """Every attempt row of the namespace, oldest first, once settles in flight have finished."""
+    await settled()
     store = ledger.connect(ledger_url)
     try:
         found = await store.attempts(namespace=namespace, limit=100_000)

@@ -170,6 +170,7 @@ async def test_health_readiness_and_metrics(running: Any) -> None:
     assert (await running.client.get("/healthz")).text == "ok"
     assert (await running.client.get("/readyz")).json()["status"] == "ready"
     await running.chat(model="cloud", max_tokens=50)
+    await harness.settled()
     metrics = (await running.client.get("/metrics")).text
     assert 'sluicegate_requests_total{decision="forced",namespace="team-a",outcome="ok",route="cloud"} 1.0' in metrics
     assert 'sluicegate_spend_usd_total{namespace="team-a",route="cloud"} 0.0025' in metrics

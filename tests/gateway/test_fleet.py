@@ -76,6 +76,7 @@ async def test_four_replicas_share_one_ceiling(tmp_path: Any, cloud: Any, local:
             statuses = await asyncio.gather(*(send(i) for i in range(REQUESTS)))
             done.set()
             sampler.join(timeout=30)
+            await harness.no_holds(postgres_url, config)
             store = ledger.connect(postgres_url)
             final = (await store.budget_states(budgets))[0]
             rows = [row.attempt for row in await store.attempts(namespace=harness.NAMESPACE, limit=10_000)]

@@ -43,6 +43,7 @@ async def test_recreated_budget_keeps_window_spend(start_gateway: Any, cloud: An
     harness.write_config(first.config_path, policy)
     renamed = dict(budget, metadata={"name": "monthly-v2", "namespace": harness.NAMESPACE})
     second = await start_gateway(renamed, policy, ledger_url=postgres_url, ledger_factory=factory)
+    await harness.settled()
     store = ledger.connect(postgres_url, clock=clock)
     try:
         states = await store.budget_states([ledger.BudgetRef.from_budget(b) for b in second.config.budgets])
