@@ -1,7 +1,7 @@
 """A field reference of LLMBudget and RoutePolicy in Markdown, made from the CRD schemas.
 
 ``docs/resources.md`` is this module's output (``sluicegate crds --reference``), so the
-reference a standalone user reads says exactly what ``kubectl explain`` says in a cluster.
+reference a standalone user reads matches what ``kubectl explain`` prints in a cluster.
 """
 
 from __future__ import annotations

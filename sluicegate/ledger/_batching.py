@@ -22,7 +22,7 @@ MAX_BATCH = 64
 
 
 class Coalescer(Generic[ItemT, ResultT]):
-    """Runs ``run_batch`` on the items submitted while the previous batch was in flight.
+    """A queue that runs ``run_batch`` on the items submitted while the previous batch was in flight.
 
     ``run_batch`` returns one result per item, in order; an exception it raises goes to
     every caller of that batch.
