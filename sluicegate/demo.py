@@ -162,11 +162,12 @@ def run(args: argparse.Namespace) -> int:
             print(_replay.format_text(_replay.summarize(replayed, cloud_prices=prices)))
         rows = asyncio.run(_report(ledger_url))
         print("\nledger report, as `sluicegate ledger report` prints it:")
-        print(f"  {'ROUTE':6} {'MODEL':16} {'CALLS':>5}  {'CHARGED USD':>12}  {'HELD BEFORE THE CALL USD':>24}")
+        print(f"  {'ROUTE':6} {'MODEL':16} {'CALLS':>5}  {'CHARGED USD':>12}  {'HELD USD':>12}")
         for row in rows:
             print(f"  {row.route:6} {row.model:16} {row.calls:5}  {api.format_usd(row.charged_nano):>12}  "
-                  f"{api.format_usd(row.estimated_nano):>24}")
+                  f"{api.format_usd(row.estimated_nano):>12}")
         print("\nclassified: the zero-token classifier chose the route; downgraded: a cloud request whose worst-case")
-        print("cost no longer fitted the budget was served by the local route instead.")
+        print("cost no longer fitted the budget was served by the local route instead. HELD USD is the worst case")
+        print("reserved before the calls, CHARGED USD what the provider's usage cost.")
         print(f"local calls answered by: {local_description}")
     return 0

@@ -109,9 +109,12 @@ def output_limit(*, plan: Plan, route: _runtime.Route) -> int:
         return min(plan.ns.policy.default_max_tokens, route.max_output_tokens)
     if requested > route.max_output_tokens:
         field = plan.chat.max_tokens_field
+        limits = f"the {route.name} route's maximum of {route.max_output_tokens:,} for model {route.target.model!r}"
+        cloud = plan.ns.cloud
+        if plan.chat.model == "auto" and cloud is not None and cloud is not route:
+            limits += f" (the cloud route's maximum is {cloud.max_output_tokens:,})"
         raise _errors.InvalidRequest(
-            f"{field} is {requested:,}, above the {route.name} route's maximum of {route.max_output_tokens:,} "
-            f"for model {route.target.model!r}: send {field} of at most {route.max_output_tokens:,}, or raise "
+            f"{field} is {requested:,}, above {limits}: send {field} of at most {route.max_output_tokens:,}, or raise "
             f"spec.{route.name}.maxOutputTokens in the RoutePolicy of namespace {plan.ns.namespace!r}",
             param=field,
         )
@@ -150,7 +153,7 @@ async def admit(*, ledger_: ledger.Ledger, plan: Plan, route: _runtime.Route, de
     except ledger.BudgetExceeded as exceeded:
         local = plan.ns.local
         if not (allow_downgrade and route is not local and _may_downgrade(exceeded, plan=plan, local=local)):
-            raise budget_error(exceeded, route=route) from None
+            raise budget_error(exceeded, route=route, plan=plan) from None
         return await admit(ledger_=ledger_, plan=plan, route=local, decision=Decision.DOWNGRADED,
                            attempt_number=attempt_number, grace_seconds=grace_seconds, allow_downgrade=False)
     return Admission(plan=plan, route=route, decision=decision, max_tokens=max_tokens, prompt_tokens=prompt_tokens,
@@ -175,20 +178,38 @@ def _may_downgrade(exceeded: ledger.BudgetExceeded, *, plan: Plan, local: _runti
     return requested is None or requested <= local.max_output_tokens
 
 
-def budget_error(exceeded: ledger.BudgetExceeded, *, route: _runtime.Route) -> _errors.BudgetExceededError:
-    """Build the 429 that names the namespace, each budget without room, its spend and its ceiling."""
+def budget_error(exceeded: ledger.BudgetExceeded, *, route: _runtime.Route,
+                 plan: Plan | None = None) -> _errors.BudgetExceededError:
+    """Build the 429 that names the namespace, each budget without room, its spend and its ceiling.
+
+    When the request was not served locally instead, the message says why.
+    """
     details = "; ".join(
         f"budget {state.budget.name!r} ({state.budget.period.value}) has spent ${api.format_usd(state.spent_nano)} "
         f"and holds ${api.format_usd(state.reserved_nano)} in flight of its ${api.format_usd(state.budget.ceiling_nano)} ceiling"
         for state in exceeded.lacking
     )
+    why_not_local = ""
+    local = plan.ns.local if plan is not None else None
+    if plan is not None and local is not None and route is not local:
+        rejecting = [state.budget.name for state in exceeded.lacking if state.budget.on_exceeded is api.OnExceeded.REJECT]
+        requested = plan.chat.max_tokens
+        if rejecting:
+            why_not_local = f" It was not served locally because budget {rejecting[0]!r} has onExceeded: Reject."
+        elif requested is not None and requested > local.max_output_tokens:
+            why_not_local = (f" It was not served locally because its {plan.chat.max_tokens_field} of {requested:,} is above "
+                             f"the local route's maximum of {local.max_output_tokens:,}.")
+    fits_local = plan is None or plan.chat.max_tokens is None or (local is not None and plan.chat.max_tokens <= local.max_output_tokens)
     if all(state.budget.ceiling_nano == 0 for state in exceeded.lacking):
-        advice = "A ceiling of $0 blocks every paid call: raise spec.ceilingUSD, or use a $0 route such as model 'local'"
+        advice = "A ceiling of $0 blocks every paid call: raise spec.ceilingUSD"
+        advice += ", or use a $0 route such as model 'local'" if fits_local else ""
     else:
         advice = "Raise spec.ceilingUSD, wait for the next window, or send a smaller max_tokens"
+    kind = "request, which the classifier sent to the cloud route," if plan is not None and plan.chat.model == "auto" \
+        else f"{route.name} request"
     return _errors.BudgetExceededError(
-        f"budget exhausted for namespace {exceeded.namespace!r}: this {route.name} request needs up to "
-        f"${api.format_usd(exceeded.amount_nano)}, but {details}. {advice}"
+        f"budget exhausted for namespace {exceeded.namespace!r}: this {kind} needs up to "
+        f"${api.format_usd(exceeded.amount_nano)}, but {details}.{why_not_local} {advice}"
     )
 
 

@@ -1,8 +1,10 @@
 """The loop guard: rejects a namespace that sends one request too often within a window.
 
-A runaway agent loop repeats itself. The fingerprint is a hash of the requested model and
-the messages, and each namespace may send one fingerprint ``maxRepeats`` times per sliding
-window of ``windowSeconds``; the next one is rejected before anything is spent.
+A runaway agent loop repeats itself. The fingerprint is a hash of the request body (model,
+messages, output limit and sampling fields; not the streaming flags), and each namespace
+may send one fingerprint ``maxRepeats`` times per sliding window of ``windowSeconds``. The
+next one is rejected before anything is reserved. Only requests that pass validation are
+counted, so fixing a rejected request is never mistaken for a loop.
 
 NOTE: the state lives in each gateway replica's memory, so across N replicas a loop may
 repeat up to N x maxRepeats times per window before every replica rejects it.
@@ -22,9 +24,13 @@ from typing import Any
 MAX_TRACKED = 100_000
 
 
-def fingerprint(*, namespace: str, model: str, messages: list[dict[str, Any]]) -> str:
-    """Hash a request's identity: namespace, model and messages."""
-    text = json.dumps([namespace, model, messages], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_STREAMING_FIELDS = frozenset({"stream", "stream_options"})
+
+
+def fingerprint(*, namespace: str, raw: dict[str, Any]) -> str:
+    """Hash a request's identity: its namespace and body, without the streaming flags."""
+    relevant = {name: value for name, value in raw.items() if name not in _STREAMING_FIELDS}
+    text = json.dumps([namespace, relevant], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

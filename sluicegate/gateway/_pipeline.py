@@ -15,15 +15,28 @@ from typing import Any
 from starlette.responses import JSONResponse, Response
 
 from sluicegate import api, ledger
-from sluicegate.gateway import _admission, _auth, _cache, _errors, _loopguard, _requests, _settling, _state, _streaming, _upstreams
+from sluicegate.gateway import _admission, _auth, _cache, _errors, _loopguard, _requests, _runtime, _settling, _state, _streaming, _upstreams
 from sluicegate.ledger import Decision, Outcome
 
 logger = logging.getLogger(__name__)
 
 
 async def handle_chat(state: _state.GatewayState, *, authorization: str | None, hint: str | None, body: bytes) -> Response:
-    """Serve one chat completion request; raise GatewayError for every refusal."""
+    """Serve one chat completion request; raise GatewayError for every refusal.
+
+    Every response, refusals included, carries X-Sluicegate-Request-Id, the id that the
+    gateway's log lines and the ledger's rows use.
+    """
     request_id = _admission.new_request_id()
+    try:
+        return await _handle_chat(state, request_id=request_id, authorization=authorization, hint=hint, body=body)
+    except _errors.GatewayError as error:
+        error.headers.setdefault("X-Sluicegate-Request-Id", request_id)
+        raise
+
+
+async def _handle_chat(state: _state.GatewayState, *, request_id: ledger.RequestId, authorization: str | None,
+                       hint: str | None, body: bytes) -> Response:
 
     # The namespace comes from the key alone, before the body is even read.
     key = _auth.bearer_token(authorization)
@@ -38,22 +51,25 @@ async def handle_chat(state: _state.GatewayState, *, authorization: str | None, 
     ns = runtime.namespaces.get(namespace)
     if ns is None:
         raise _errors.NoRoutePolicy(
-            f"namespace {namespace!r} has no RoutePolicy, so the gateway has no route for it: apply a RoutePolicy in "
-            f"namespace {namespace!r} (or a 'default' RoutePolicy in the operator's defaults namespace)"
+            f"namespace {namespace!r} has no RoutePolicy, so the gateway has no route for it: add a RoutePolicy with "
+            f"metadata.namespace {namespace!r} to the gateway's config (in a cluster: apply one in that namespace, or a "
+            "'default' RoutePolicy in the operator's defaults namespace)"
         )
 
     try:
         plan = _admission.plan_route(request_id=request_id, ns=ns, chat=chat, hint=_admission.parse_hint(hint))
+        # Requests that are invalid for their route are refused before the loop guard counts them.
+        _admission.estimate(plan=plan, route=plan.route, max_tokens=_admission.output_limit(plan=plan, route=plan.route))
     except _errors.GatewayError as error:
         await _record_refusal(state, request_id=request_id, namespace=namespace, route="", model=chat.model, error=error)
         raise
 
-    # A runaway loop is stopped before anything is estimated or spent.
+    # A runaway loop is stopped before anything is reserved or spent.
     guard = ns.policy.loop_guard
     retry_after = None
     if guard.max_repeats > 0:
         retry_after = state.loop_guard.check(
-            _loopguard.fingerprint(namespace=namespace, model=chat.model, messages=chat.messages),
+            _loopguard.fingerprint(namespace=namespace, raw=chat.raw),
             max_repeats=guard.max_repeats, window_seconds=guard.window_seconds,
         )
     if retry_after is not None:
@@ -137,7 +153,7 @@ async def _complete_chat(state: _state.GatewayState, admission: _admission.Admis
         state.cache.put(key, body=completion.body, route=admission.route.name,
                         ttl_seconds=admission.plan.ns.policy.cache.response.ttl_seconds)
     headers = response_headers(request_id=admission.plan.request_id, route=admission.route.name,
-                               decision=admission.decision, cost_nano=attempt.charged_nano)
+                               decision=admission.decision, cost_nano=attempt.charged_nano, signals=admission.plan.signals)
     if completion.raw is not None:
         return Response(completion.raw, media_type="application/json", headers=headers)
     return JSONResponse(completion.body, headers=headers)
@@ -208,15 +224,20 @@ def _client_error(error: _upstreams.UpstreamRejected) -> _errors.GatewayError:
 def upstream_failed(admission: _admission.Admission, error: _upstreams.UpstreamError) -> _errors.GatewayError:
     if isinstance(error, _upstreams.UpstreamRejected) and not _upstreams.is_local_failure(error):
         return _client_error(error)
-    return _errors.UpstreamFailed(
-        f"the {admission.route.name} route ({admission.route.target.model!r}) failed: {error}; nothing was charged "
-        "beyond the usage the provider reported"
-    )
+    route = admission.route
+    hint = f"check that the server at spec.{route.name}.endpoint ({route.target.base_url}) is running and serves this model"
+    if route.name == _runtime.LOCAL and admission.plan.forced_local and admission.plan.ns.cloud is not None:
+        hint += "; model 'auto' would have escalated to the cloud route"
+    return _errors.UpstreamFailed(f"the {route.name} route ({route.target.model!r}) failed: {error}; {hint}")
+
 
 
 def response_headers(*, request_id: str, route: str, decision: Decision, cost_nano: int | None = None,
-             reserved_nano: int | None = None) -> dict[str, str]:
+                     reserved_nano: int | None = None, signals: tuple[str, ...] = ()) -> dict[str, str]:
+    """Build the X-Sluicegate-* headers of a served response."""
     headers = {"X-Sluicegate-Route": route, "X-Sluicegate-Decision": decision.value, "X-Sluicegate-Request-Id": request_id}
+    if signals:
+        headers["X-Sluicegate-Signals"] = ",".join(signals)
     if cost_nano is not None:
         headers["X-Sluicegate-Cost-USD"] = api.format_usd(cost_nano)
     if reserved_nano is not None:

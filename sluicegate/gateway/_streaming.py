@@ -101,7 +101,8 @@ async def stream_chat(state: _state.GatewayState, admission: _admission.Admissio
     relay = _Relay(state=state, admission=admission, opened=opened, started=started, escalated_from=escalated_from)
     state.spawn(relay.pump(), name=f"stream-{admission.plan.request_id}")
     headers = _pipeline.response_headers(request_id=admission.plan.request_id, route=admission.route.name,
-                                         decision=admission.decision, reserved_nano=admission.reservation.amount_nano)
+                                         decision=admission.decision, reserved_nano=admission.reservation.amount_nano,
+                                         signals=admission.plan.signals)
     headers["Cache-Control"] = "no-cache"
     return StreamingResponse(relay.client_bytes(), media_type="text/event-stream", headers=headers)
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from sluicegate import api
 from sluicegate.ledger._connect import connect, redact_url, sqlite_path
-from sluicegate.ledger._protocol import BudgetRef, Ledger, LedgerError, ReportRow
+from sluicegate.ledger._protocol import AttemptRow, BudgetRef, Ledger, LedgerError, ReportRow
 
 DEFAULT_LEDGER_URL = "sqlite:///./sluicegate-ledger.db"
 
@@ -83,6 +83,18 @@ def add_parser(subparsers: Any) -> None:
     )
     _add_ledger_option(report)
     report.set_defaults(handler=_handler(_report))
+
+    attempts = ledger_actions.add_parser(
+        "attempts",
+        help="print attempt rows, newest first",
+        description="Print the ledger's attempt rows, newest first: one per call attempt, refusal or cache hit.",
+    )
+    attempts.add_argument("--namespace", help="only this namespace's rows")
+    attempts.add_argument("--request-id", help="only the rows of this request (the X-Sluicegate-Request-Id header)")
+    attempts.add_argument("--limit", type=int, default=50, help="newest rows to read (default: 50)")
+    attempts.add_argument("--format", choices=("table", "json"), default="table", help="output format (default: table)")
+    _add_ledger_option(attempts)
+    attempts.set_defaults(handler=_handler(_attempts))
 
     migrate = ledger_actions.add_parser(
         "migrate", help="create or upgrade the ledger schema", description="Apply missing ledger migrations."
@@ -177,6 +189,40 @@ async def _report(args: argparse.Namespace, ledger: Ledger) -> int:
     return 0
 
 
+async def _attempts(args: argparse.Namespace, ledger: Ledger) -> int:
+    if args.limit < 1:
+        return _fail(f"invalid --limit {args.limit}: pass 1 or more rows", code=2)
+    # NOTE: a request id is matched among the newest rows read, so an old request needs a larger --limit.
+    limit = args.limit if args.request_id is None else max(args.limit, 100_000)
+    rows = [row for row in await ledger.attempts(namespace=args.namespace, limit=limit)
+            if args.request_id is None or row.attempt.request_id == args.request_id]
+    if args.request_id is not None and not rows:
+        return _fail(f"no attempt rows for request {args.request_id!r} in this ledger", code=1)
+    if args.format == "json":
+        print(json.dumps([_attempt_document(row) for row in rows], indent=2))
+        return 0
+    table = [[_timestamp(row.created_at), row.attempt.request_id, row.attempt.namespace, row.attempt.route or "-",
+              row.attempt.model, row.attempt.decision.value, row.attempt.outcome.value, row.attempt.usage_source.value,
+              str(row.attempt.prompt_tokens), str(row.attempt.completion_tokens), api.format_usd(row.attempt.estimated_nano),
+              api.format_usd(row.attempt.charged_nano)] for row in rows]
+    print(_table(["CREATED", "REQUEST ID", "NAMESPACE", "ROUTE", "MODEL", "DECISION", "OUTCOME", "USAGE",
+                  "PROMPT TOKENS", "COMPLETION TOKENS", "HELD USD", "CHARGED USD"], table))
+    return 0
+
+
+def _attempt_document(row: AttemptRow) -> dict[str, object]:
+    attempt = row.attempt
+    return {
+        "createdAt": _timestamp(row.created_at), "requestId": attempt.request_id, "attemptId": attempt.attempt_id,
+        "namespace": attempt.namespace, "route": attempt.route, "provider": attempt.provider, "model": attempt.model,
+        "decision": attempt.decision.value, "outcome": attempt.outcome.value, "usageSource": attempt.usage_source.value,
+        "promptTokens": attempt.prompt_tokens, "cachedTokens": attempt.cached_tokens,
+        "completionTokens": attempt.completion_tokens, "heldUSD": api.format_usd(attempt.estimated_nano),
+        "chargedUSD": api.format_usd(attempt.charged_nano), "escalatedFrom": attempt.escalated_from,
+        "latencyMs": round(attempt.latency_ms, 3), "signals": list(attempt.signals), "error": attempt.error,
+    }
+
+
 async def _migrated(args: argparse.Namespace, ledger: Ledger) -> int:
     print("the ledger schema is up to date", file=sys.stderr)
     return 0
@@ -201,7 +247,7 @@ def _report_document(row: ReportRow) -> dict[str, object]:
 
 def _report_table(rows: Sequence[ReportRow]) -> str:
     header = ["NAMESPACE", "BUDGET", "PERIOD", "WINDOW START", "WINDOW END", "ROUTE", "MODEL", "CALLS",
-              "PROMPT TOKENS", "COMPLETION TOKENS", "ESTIMATED USD", "CHARGED USD"]  # fmt: skip
+              "PROMPT TOKENS", "COMPLETION TOKENS", "HELD USD", "CHARGED USD"]  # fmt: skip
     cells = [
         [
             row.namespace,

@@ -243,3 +243,40 @@ async def test_long_output_request_goes_to_cloud(running: Any) -> None:
     error = error_of(too_long)
     assert error["param"] == "max_completion_tokens"
     assert "spec.local.maxOutputTokens" in error["message"]
+
+
+async def test_refusals_carry_request_id(running: Any, postgres_url: str) -> None:
+    refused = await running.chat(model="gpt-17")
+    request_id = refused.headers["x-sluicegate-request-id"]
+    assert len(request_id) == 32
+    rows = await harness.rows(postgres_url)
+    assert [row.request_id for row in rows] == [request_id]
+
+
+async def test_classifier_signals_in_header(running: Any) -> None:
+    response = await running.chat(model="auto", content="hi", max_tokens=4096)
+    assert response.headers["x-sluicegate-signals"] == "max_tokens"
+
+
+async def test_loop_guard_ignores_invalid_requests(start_gateway: Any, cloud: Any, local: Any) -> None:
+    running = await start_gateway(harness.budget_doc(ceiling="5.00"),
+                                  harness.policy_doc(local_url=local.base_url, cloud_url=cloud.base_url,
+                                                     loopGuard={"maxRepeats": 2, "windowSeconds": 60}))
+    invalid = [(await running.chat(model="local", content="same", max_tokens=5000)).status_code for _ in range(3)]
+    assert invalid == [400, 400, 400]
+    fixed = [(await running.chat(model="local", content="same", max_tokens=100)).status_code for _ in range(3)]
+    assert fixed == [200, 200, 429]
+    other_limit = await running.chat(model="local", content="same", max_tokens=101)
+    assert other_limit.status_code == 200
+
+
+async def test_budget_429_says_why_not_local(start_gateway: Any, cloud: Any, local: Any) -> None:
+    running = await start_gateway(harness.budget_doc(ceiling="0", on_exceeded="Downgrade"),
+                                  harness.policy_doc(local_url=local.base_url, cloud_url=cloud.base_url))
+    refused = await running.chat(model="cloud", max_tokens=4000)
+    assert refused.status_code == 429
+    message = error_of(refused)["message"]
+    assert "max_tokens of 4,000 is above the local route's maximum of 2,048" in message
+    assert "model 'local'" not in message
+    downgraded = await running.chat(model="cloud", max_tokens=100)
+    assert downgraded.headers["x-sluicegate-decision"] == "downgraded"

@@ -335,8 +335,10 @@ async def test_escalation_follows_failure_class(start_gateway: Any, cloud: Any, 
     assert failed.status_code == 502
     assert failed.json()["error"]["code"] == "upstream_error"
     assert cloud.call_count == 6
-    last = (await harness.rows(postgres_url))[-1]
-    assert (last.route, last.charged_nano, last.outcome) == ("cloud", 0, Outcome.UPSTREAM_ERROR)
+    request_id = failed.headers["x-sluicegate-request-id"]
+    attempts = [row for row in await harness.rows(postgres_url) if row.request_id == request_id]
+    assert [(row.route, row.charged_nano, row.outcome) for row in attempts] == [
+        ("local", 0, Outcome.UPSTREAM_ERROR), ("cloud", 0, Outcome.UPSTREAM_ERROR)]
     states = await harness.ledger_state(postgres_url, running.config)
     assert in_flight(states) == 0
 

@@ -174,3 +174,28 @@ def test_migrate_command(sqlite_url: str, capsys: pytest.CaptureFixture[str]) ->
     assert cli.main(["ledger", "migrate", "--ledger", sqlite_url]) == 0
     assert "up to date" in capsys.readouterr().err
     assert cli.main(["ledger", "migrate", "--ledger", sqlite_url]) == 0
+
+
+def test_attempts_command_finds_request(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path}/ledger.db"
+
+    async def seed() -> None:
+        store = ledger.connect(url)
+        await store.migrate()
+        for request in ("first", "second"):
+            await store.record(ledger.Attempt(
+                request_id=ledger.RequestId(request), attempt_id=f"{request}-0", namespace="team-a", route="cloud",
+                provider="openai", model="gpt-4.1", decision=ledger.Decision.CLASSIFIED, outcome=ledger.Outcome.REJECTED))
+        await store.close()
+
+    asyncio.run(seed())
+    assert cli.main(["ledger", "attempts", "--ledger", url, "--request-id", "second", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["requestId"] for row in rows] == ["second"]
+    assert rows[0]["outcome"] == "rejected"
+    assert cli.main(["ledger", "attempts", "--ledger", url, "--request-id", "missing"]) == 1
+    assert "no attempt rows for request 'missing'" in capsys.readouterr().err
+    assert cli.main(["ledger", "attempts", "--ledger", url]) == 0
+    table = capsys.readouterr().out
+    assert "HELD USD" in table
+    assert table.count("team-a") == 2
