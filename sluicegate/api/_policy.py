@@ -219,7 +219,7 @@ class Cache(Model):
 class LoopGuard(Model):
     """Rejects a namespace that repeats one request too often: a runaway agent loop."""
 
-    max_repeats: int = pydantic.Field(default=8, ge=0, description="Identical requests allowed per window; 0 turns the guard off.")
+    max_repeats: int = pydantic.Field(default=8, ge=0, description="Identical valid requests (same body, streaming flags aside) allowed per window; 0 turns the guard off.")
     window_seconds: int = pydantic.Field(default=60, ge=1, le=86400, description="Length of the sliding window, in seconds.")
 
 
