@@ -10,6 +10,7 @@ and the bad value, and tells what to write instead.
 from __future__ import annotations
 
 import dataclasses
+import io
 import pathlib
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -149,7 +150,8 @@ def describe_validation_error(error: pydantic.ValidationError, raw: Any) -> str:
             value = _value_at(raw, item["loc"])
             lines.append(f"{location}: expected a quoted string, got {value!r}; quote it in YAML, e.g. \"{value}\"")
         else:
-            lines.append(f"{location}: {message} (got {_value_at(raw, item['loc'])!r})")
+            value = repr(_value_at(raw, item["loc"]))
+            lines.append(f"{location}: {message}" + ("" if value in message else f" (got {value})"))
     return "; ".join(lines)
 
 
@@ -174,8 +176,10 @@ def _read_documents(file: pathlib.Path) -> list[tuple[str, Any]]:
 
 
 def _parse_documents(text: str, source: str) -> list[tuple[str, Any]]:
+    stream = io.StringIO(text)
+    stream.name = source  # so YAML errors name the file, not "<unicode string>"
     try:
-        raw_documents = list(yaml.safe_load_all(text))
+        raw_documents = list(yaml.safe_load_all(stream))
     except yaml.YAMLError as error:
         raise ConfigError(f"{source}: invalid YAML: {error}") from error
     documents: list[tuple[str, Any]] = []

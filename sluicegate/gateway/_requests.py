@@ -46,6 +46,8 @@ def parse_chat_request(body: bytes) -> ChatRequest:
         raise _errors.InvalidRequest(f"the request body must be a JSON object, got {type(raw).__name__}")
 
     model = raw.get("model")
+    if model is None:
+        raise _errors.InvalidRequest("'model' is missing: send auto, local, cloud or a route's model name", param="model")
     if not isinstance(model, str) or not model:
         raise _errors.InvalidRequest(
             f"'model' must be a non-empty string, got {model!r}: use auto, local, cloud or a route's model name",
