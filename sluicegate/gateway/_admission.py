@@ -9,6 +9,7 @@ rejected with 429 ``budget_exceeded``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import uuid
 
 from sluicegate import api, ledger, routing
@@ -30,6 +31,15 @@ class Plan:
     decision: Decision
     forced_local: bool
     signals: tuple[str, ...]
+
+    @functools.cached_property
+    def prompt(self) -> _estimate.PromptEstimate:
+        """The prompt estimate, computed once: it is the same for every route of the request."""
+        try:
+            return _estimate.estimate_prompt(messages=self.chat.messages, tools=self.chat.tools,
+                                             strict=self.ns.policy.strict_ceiling)
+        except _estimate.CannotEstimate as error:
+            raise _errors.CannotEstimateError(str(error), param=error.param) from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,13 +133,9 @@ def output_limit(*, plan: Plan, route: _runtime.Route) -> int:
 
 def estimate(*, plan: Plan, route: _runtime.Route, max_tokens: int) -> tuple[int, int]:
     """Return (prompt tokens, nano-USD) of the most this call can cost; raise CannotEstimateError."""
-    strict = plan.ns.policy.strict_ceiling
-    try:
-        prompt = _estimate.estimate_prompt(messages=plan.chat.messages, tools=plan.chat.tools, strict=strict)
-    except _estimate.CannotEstimate as error:
-        raise _errors.CannotEstimateError(str(error), param=error.param) from None
+    prompt = plan.prompt
     amount = _pricing.estimate_nano(route.prices, prompt_tokens=prompt.tokens, max_output_tokens=max_tokens * plan.chat.n,
-                                    strict=strict)
+                                    strict=plan.ns.policy.strict_ceiling)
     return prompt.tokens, amount
 
 
