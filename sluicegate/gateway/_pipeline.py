@@ -37,7 +37,6 @@ async def handle_chat(state: _state.GatewayState, *, authorization: str | None, 
 
 async def _handle_chat(state: _state.GatewayState, *, request_id: ledger.RequestId, authorization: str | None,
                        hint: str | None, body: bytes) -> Response:
-
     # The namespace comes from the key alone, before the body is even read.
     key = _auth.bearer_token(authorization)
     try:
