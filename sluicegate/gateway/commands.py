@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import sys
 
 import uvicorn
 
-from sluicegate import api
+from sluicegate import api, ledger
 from sluicegate.gateway import _app, _reload, _runtime, _settings
 
 logger = logging.getLogger("sluicegate.gateway")
@@ -33,6 +34,14 @@ def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]"
     parser.set_defaults(handler=run)
 
 
+async def _migrate(ledger_url: str) -> None:
+    store = ledger.connect(ledger_url)
+    try:
+        await store.migrate()
+    finally:
+        await store.close()
+
+
 def run(args: argparse.Namespace) -> int:
     """Validate the config, then serve until interrupted."""
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -44,6 +53,12 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, api.ConfigError) as error:
         print(f"sluicegate gateway: {error}", file=sys.stderr)
         return 2
+    try:
+        asyncio.run(_migrate(settings.ledger_url))
+    except ledger.LedgerError as error:
+        print(f"sluicegate gateway: cannot open the ledger {_app._redact(settings.ledger_url)}: {error}; "
+              "start the database, or pass the right URL with --ledger (SLUICEGATE_LEDGER_URL)", file=sys.stderr)
+        return 1
 
     common = {"host": settings.host, "port": settings.port, "log_level": args.log_level, "access_log": False,
               "loop": "uvloop", "http": "httptools", "timeout_graceful_shutdown": int(settings.shutdown_drain_seconds)}
