@@ -3,11 +3,15 @@
 -- reserve, settle, release and record each take a single round trip.
 --
 -- Locking rules that keep concurrent transactions free of deadlocks:
---   * a transaction locks at most one reservation row with waiting (settle, release);
---     reserve takes expired reservations with SKIP LOCKED and never waits for them;
+--   * a batch handles its items in namespace order, and a single operation touches one
+--     namespace, so transactions take the locks of different namespaces in one order;
+--   * within a namespace, settle and release lock the reservation row before the window
+--     rows; reserve takes expired reservations with SKIP LOCKED and never waits for them;
 --   * new window rows are inserted in (period, time_zone, window_start) order;
 --   * existing window rows are locked with SELECT ... ORDER BY id FOR UPDATE before any
 --     of them is changed.
+-- Two transactions finishing the same reservation (a settle retried after its reply was
+-- lost) can still deadlock; PostgreSQL aborts one, and the ledger runs that batch again.
 
 -- Spend per namespace and window. Budgets only choose which windows a call is charged to,
 -- so deleting and re-creating a budget finds its namespace's counters unchanged.
