@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import uuid
 from collections.abc import Iterable, Sequence
 
 from sluicegate import api
@@ -21,7 +22,9 @@ from sluicegate.ledger._protocol import (
     Decision,
     Outcome,
     ReportRow,
+    Reservation,
     ReservationExpired,
+    ReservationId,
     ReservationNotFound,
     UsageSource,
 )
@@ -44,6 +47,17 @@ class WindowPlan:
     end: datetime.datetime | None
     ceiling_nano: int
     budgets: tuple[BudgetRef, ...]
+
+
+def new_reservation(*, namespace: str, amount_nano: int, now: datetime.datetime, ttl_seconds: float) -> Reservation:
+    """Return a reservation with a fresh id, taken at ``now`` and expiring ``ttl_seconds`` later."""
+    return Reservation(
+        id=ReservationId(uuid.uuid4().hex),
+        namespace=namespace,
+        amount_nano=amount_nano,
+        reserved_at=now,
+        expires_at=now + datetime.timedelta(seconds=ttl_seconds),
+    )
 
 
 def plan_windows(budgets: Sequence[BudgetRef], *, at: datetime.datetime) -> list[WindowPlan]:

@@ -19,7 +19,6 @@ import contextlib
 import dataclasses
 import datetime
 import json
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
@@ -39,7 +38,6 @@ from sluicegate.ledger._protocol import (
     LedgerUnavailable,
     ReportRow,
     Reservation,
-    ReservationId,
     ReservationNotFound,
 )
 
@@ -276,13 +274,8 @@ class PostgresLedger:
         _accounting.check_reserve(namespace=namespace, budgets=budgets, amount_nano=amount_nano, ttl_seconds=ttl_seconds)
         now = await self.now()
         plans = _accounting.plan_windows(budgets, at=now)
-        reservation = Reservation(
-            id=ReservationId(uuid.uuid4().hex),
-            namespace=namespace,
-            amount_nano=amount_nano,
-            reserved_at=now,
-            expires_at=now + datetime.timedelta(seconds=ttl_seconds),
-        )
+        reservation = _accounting.new_reservation(namespace=namespace, amount_nano=amount_nano, now=now,
+                                                  ttl_seconds=ttl_seconds)
         row = await self._reserve_batches.submit(_ReserveCall(reservation=reservation, plans=plans))
         if not row["o_fits"]:
             counters = list(zip(row["o_spent"], row["o_reserved"], strict=True))

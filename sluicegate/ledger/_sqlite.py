@@ -23,7 +23,6 @@ import functools
 import json
 import sqlite3
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
@@ -41,7 +40,6 @@ from sluicegate.ledger._protocol import (
     LedgerUnavailable,
     ReportRow,
     Reservation,
-    ReservationId,
     ReservationNotFound,
 )
 
@@ -194,13 +192,8 @@ class SqliteLedger:
         _accounting.check_reserve(namespace=namespace, budgets=budgets, amount_nano=amount_nano, ttl_seconds=ttl_seconds)
         now = await self.now()
         plans = _accounting.plan_windows(budgets, at=now)
-        reservation = Reservation(
-            id=ReservationId(uuid.uuid4().hex),
-            namespace=namespace,
-            amount_nano=amount_nano,
-            reserved_at=now,
-            expires_at=now + datetime.timedelta(seconds=ttl_seconds),
-        )
+        reservation = _accounting.new_reservation(namespace=namespace, amount_nano=amount_nano, now=now,
+                                                  ttl_seconds=ttl_seconds)
         fits, counters = await self._run(
             "reserve",
             functools.partial(
