@@ -159,9 +159,9 @@ async def complete(transport: httpx.AsyncBaseTransport, target: _upstreams.Targe
     try:
         body = json.loads(response.content)
     except ValueError as error:
-        raise _upstreams.UpstreamBadResponse("the upstream answered with a body that is not JSON") from error
+        raise _upstreams.UpstreamBadResponse("the upstream responded with a body that is not JSON") from error
     if not isinstance(body, dict) or not isinstance(body.get("content"), list):
-        raise _upstreams.UpstreamBadResponse("the Messages answer has no 'content' list")
+        raise _upstreams.UpstreamBadResponse("the Messages response has no 'content' list")
     usage = parse_usage(body.get("usage"))
     text = "".join(block.get("text", "") for block in body["content"] if block.get("type") == "text")
     calls = [

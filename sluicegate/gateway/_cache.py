@@ -32,13 +32,13 @@ def cache_key(*, namespace: str, route: str, model: str, raw: dict[str, Any]) ->
 
 
 def cacheable(raw: dict[str, Any]) -> bool:
-    """True for a request whose answer may be reused: not streamed, temperature exactly 0."""
+    """True for a request whose response may be reused: not streamed, temperature exactly 0."""
     return not raw.get("stream") and raw.get("temperature") == 0
 
 
 @dataclasses.dataclass(frozen=True)
 class Entry:
-    """A cached answer and the route that produced it."""
+    """A cached response and the route that produced it."""
 
     body: dict[str, Any]
     route: str
@@ -46,7 +46,7 @@ class Entry:
 
 
 class ResponseCache:
-    """A bounded LRU of answers with a per-entry time to live."""
+    """A bounded LRU of responses with a per-entry time to live."""
 
     def __init__(self, *, max_entries: int = MAX_ENTRIES, clock: Callable[[], float] = time.monotonic) -> None:
         self._entries: collections.OrderedDict[str, Entry] = collections.OrderedDict()

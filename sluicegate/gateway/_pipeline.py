@@ -140,13 +140,13 @@ async def _complete_chat(state: _state.GatewayState, admission: _admission.Admis
         admission, escalated_from = escalation, admission.attempt_id
 
     # The hold covers the call until it is settled, so the response need not wait for the
-    # settle's commit; the settle runs beside it and shutdown waits for it.
+    # settle's commit. The settle runs beside it, and shutdown waits for it.
     result = _settling.Result(outcome=Outcome.OK, usage=completion.usage)
     attempt = _settling.attempt_row(admission, result, started=started, escalated_from=escalated_from)
     state.spawn(_settling.settle(state.ledger, state.metrics, admission, attempt),
                 name=f"settle-{admission.plan.request_id}")
     if cache_key is not None:
-        # Stored under the route that answered, so an escalated answer is not served as a local one.
+        # Stored under the route that responded, so an escalated response is not served as a local one.
         key = _cache.cache_key(namespace=admission.plan.ns.namespace, route=admission.route.name,
                                model=admission.route.target.model, raw=admission.plan.chat.raw)
         state.cache.put(key, body=completion.body, route=admission.route.name,
@@ -207,7 +207,7 @@ async def admit_escalation(state: _state.GatewayState, failed: _admission.Admiss
                                             allow_downgrade=False)
     except (_errors.BudgetExceededError, _errors.NoBudget, _errors.InvalidRequest, _errors.CannotEstimateError) as refusal:
         raise _errors.UpstreamFailed(
-            f"the local route ({failed.route.target.model!r}) failed ({error}) and escalation to cloud was refused: "
+            f"the local route ({failed.route.target.model!r}) failed ({error}) and escalation to cloud was rejected: "
             f"{refusal.message}"
         ) from None
     state.metrics.escalations.labels(plan.ns.namespace).inc()

@@ -98,7 +98,7 @@ class Completion:
 
 
 class ChunkStream(Protocol):
-    """An open streamed answer, as OpenAI chunk objects; ``usage`` is filled as it arrives."""
+    """An open streamed response, as OpenAI chunk objects; ``usage`` is filled as it arrives."""
 
     usage: _pricing.Usage | None
 

@@ -127,7 +127,7 @@ class Reservation:
 
 
 class Outcome(str, enum.Enum):
-    """How an attempt ended."""
+    """The end state of an attempt."""
 
     OK = "ok"
     REJECTED = "rejected"
@@ -139,7 +139,7 @@ class Outcome(str, enum.Enum):
 
 
 class Decision(str, enum.Enum):
-    """Why the answering route was chosen; the value of the X-Sluicegate-Decision header."""
+    """The reason the responding route was chosen; the value of the X-Sluicegate-Decision header."""
 
     CLASSIFIED = "classified"
     FORCED = "forced"
@@ -149,7 +149,7 @@ class Decision(str, enum.Enum):
 
 
 class UsageSource(str, enum.Enum):
-    """Where an attempt's token counts came from."""
+    """The source of an attempt's token counts."""
 
     PROVIDER = "provider"
     ESTIMATED = "estimated"
